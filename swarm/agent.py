@@ -1,0 +1,228 @@
+"""One agent task, start to end: admit → call → write → settle → feed.
+
+Celery's task (``workers/tasks.py``) is a thin wrapper around :meth:`Agent.run`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import redis
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
+
+from swarm import runs
+from swarm.budget import worst_case_micro
+from swarm.catalog import BY_NAME, estimate_prompt_tokens, messages_for
+from swarm.clock import SYSTEM, Clock
+from swarm.errors import (
+    NetworkError,
+    ProviderError,
+    QuotaExhausted,
+    RateLimited,
+    StatusError,
+    redact,
+)
+from swarm.limits import Gate, Verdict
+from swarm.outputs import OutputWriter, parse_answer, write_stats_file
+from swarm.producer import Feeder
+from swarm.providers.http import is_retryable, wait_for
+from swarm.providers.kimi import Completion, KimiClient
+from swarm.runs import RunSpec
+from swarm.stats import snapshot
+
+log = logging.getLogger("swarm.agent")
+
+MAX_WAIT_S = 5.0  # longest single sleep between admission attempts
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: str  # completed | failed | skipped | done | busy | gone
+    reason: str = ""
+
+
+class Agent:
+    def __init__(self, r: redis.Redis, kimi: KimiClient, writer: OutputWriter, feeder: Feeder,
+                 max_attempts: int, clock: Clock = SYSTEM) -> None:
+        self.r = r
+        self.kimi = kimi
+        self.writer = writer
+        self.feeder = feeder
+        self.gate = Gate(r, clock)
+        self.clock = clock
+        self.max_attempts = max_attempts
+        self._specs: dict[str, RunSpec] = {}
+
+    def spec(self, run_id: str) -> RunSpec | None:
+        spec = self._specs.get(run_id)
+        if spec is None and runs.exists(self.r, run_id):
+            spec = self._specs[run_id] = runs.spec(self.r, run_id)
+        return spec
+
+    def _wait(self, v: Verdict) -> None:
+        base = min(MAX_WAIT_S, v.wait_ms / 1000)
+        self.clock.sleep(base + random.uniform(0, 0.2 * base + 0.01))
+
+    def _admit(self, spec: RunSpec, slot: int, est: int, reserve: int, retry: bool) -> Verdict:
+        """Admission, waiting as told; returns the first verdict that is not a wait."""
+        while True:
+            v = self.gate.admit(spec, slot, est, reserve, retry=retry)
+            if v.verdict == "wait":
+                self._wait(v)
+            elif v.verdict == "stop":
+                self.gate.stop(spec.run_id, v.reason)
+            else:
+                return v
+
+    def run(self, run_id: str, slot: int, category: str) -> Outcome:
+        spec = self.spec(run_id)
+        task = BY_NAME.get(category)
+        if spec is None or task is None:
+            return Outcome("gone", "unknown run or category")
+        messages = messages_for(task, spec.seed, slot)
+        est_prompt = estimate_prompt_tokens(messages)
+        est_tokens = est_prompt + spec.max_tokens
+        reserve = worst_case_micro(spec.price, est_prompt, spec.max_tokens)
+
+        v = self._admit(spec, slot, est_tokens, reserve, retry=False)
+        if v.verdict != "go":
+            if v.verdict == "skip":
+                self._after(spec, self._finished_state(spec))
+            return Outcome("skipped" if v.verdict == "skip" else v.verdict, v.reason)
+
+        attempts = 0
+        started = time.monotonic()
+
+        def call() -> Completion:
+            nonlocal attempts
+            attempts += 1
+            if attempts > 1:
+                again = self._admit(spec, slot, est_tokens, reserve, retry=True)
+                if again.verdict != "go":
+                    raise _Abandon(again.reason)
+            return self.kimi.chat(spec.model, messages, spec.max_tokens, spec.temperature)
+
+        def before_sleep(rs: RetryCallState) -> None:
+            exc = rs.outcome.exception() if rs.outcome else None
+            if isinstance(exc, StatusError) and exc.status == 429:
+                self.gate.cooldown(spec, wait_for(exc, rs.attempt_number))
+            log.info("retry run=%s slot=%s attempt=%s after %s", run_id, slot,
+                     rs.attempt_number, redact(str(exc)))
+
+        retrying = Retrying(
+            stop=stop_after_attempt(self.max_attempts),
+            retry=retry_if_exception(is_retryable),
+            wait=lambda rs: 0 if _is_429(rs) else wait_for(_exc(rs), rs.attempt_number),
+            before_sleep=before_sleep,
+            sleep=self.clock.sleep,
+            reraise=True,
+        )
+        try:
+            completion = retrying(call)
+        except _Abandon as exc:
+            # The run stopped while this task waited to retry: nothing was billed for it.
+            return self._finish(spec, slot, task.name, attempts, started, None,
+                                error=f"abandoned: {exc}", cost=0, reserve=reserve,
+                                est_tokens=est_tokens, outcome="skipped")
+        except ProviderError as exc:
+            if isinstance(exc, QuotaExhausted):
+                self.gate.stop(run_id, "quota_exhausted")
+            billed = reserve if isinstance(exc, NetworkError) and exc.sent else 0
+            return self._finish(spec, slot, task.name, attempts, started, None,
+                                error=str(exc), cost=billed, reserve=reserve,
+                                est_tokens=est_tokens, reason=exc.reason)
+        cost = spec.price.cost_micro(completion.prompt_tokens, completion.completion_tokens)
+        return self._finish(spec, slot, task.name, attempts, started, completion, error=None,
+                            cost=cost, reserve=reserve, est_tokens=est_tokens)
+
+    def _finish(self, spec: RunSpec, slot: int, category: str, attempts: int, started: float,
+                completion: Completion | None, *, error: str | None, cost: int, reserve: int,
+                est_tokens: int, outcome: str | None = None, reason: str = "") -> Outcome:
+        task = BY_NAME[category]
+        parsed = parse_answer(completion.text, task) if completion else None
+        ptok = completion.prompt_tokens if completion else 0
+        ctok = completion.completion_tokens if completion else 0
+        status = outcome or ("completed" if completion else "failed")
+        if status == "skipped":
+            # Release the lease and reservation, count the slot skipped.
+            outcome_key, cost = "skipped", 0
+        else:
+            outcome_key = status
+        revenue_cents = round(task.value_eur * spec.revenue_conversion * 100) if parsed else 0
+        if completion is not None:
+            self.writer.write(spec.run_id, task.folder, {
+                "task_id": f"{spec.run_id}:{slot}",
+                "run_id": spec.run_id,
+                "index": slot,
+                "category": category,
+                "model": completion.model,
+                "prompt_tokens": ptok,
+                "completion_tokens": ctok,
+                "cost_usd": cost / 1e6,
+                "latency_ms": round((time.monotonic() - started) * 1000),
+                "attempts": attempts,
+                "finish_reason": completion.finish_reason,
+                "parsed": parsed,
+                "raw": completion.text,
+                "finished_at": datetime.now(UTC).isoformat(timespec="milliseconds"),
+            })
+        else:
+            self.r.lpush(spec.keys.dead, json.dumps({
+                "slot": slot, "category": category, "reason": reason or outcome_key,
+                "error": redact(error or ""), "attempts": attempts,
+                "at": datetime.now(UTC).isoformat(timespec="seconds"),
+                "id": uuid.uuid4().hex[:8],
+            }))
+        sample = ""
+        if parsed is not None:
+            sample = json.dumps({"category": category, "answer": completion.text[:400]
+                                 if completion else ""})
+        settled = self.gate.settle(
+            spec, slot, outcome=outcome_key, cost_micro=cost, prompt_tokens=ptok,
+            completion_tokens=ctok, unused_tokens=est_tokens - ptok - ctok, category=category,
+            parsed=parsed is not None, revenue_cents=revenue_cents, sample=sample,
+        )
+        if settled.duplicate:
+            log.warning("duplicate finish run=%s slot=%s (counted)", spec.run_id, slot)
+        self._after(spec, settled.state, settled.finished, settled.cursor, settled.total)
+        log.debug("settled run=%s slot=%s %s cost=%s", spec.run_id, slot, status, cost)
+        return Outcome(status, reason)
+
+    def _finished_state(self, spec: RunSpec) -> str:
+        return self.r.hget(spec.keys.meta, "state").decode()  # type: ignore[union-attr]
+
+    def _after(self, spec: RunSpec, state: str, finished: int = -1, cursor: int = 0,
+               total: int = 0) -> None:
+        """Top the window up; on the run's last slot, write the final stats file."""
+        if state == "running" and cursor - finished < spec.window // 2 and cursor < total:
+            self.feeder.feed(spec)
+        if finished == total or (finished < 0 and _all_finished(self.r, spec)):
+            write_stats_file(self.writer.dir, spec.run_id, snapshot(self.r, spec.run_id))
+
+
+class _Abandon(Exception):
+    pass
+
+
+def _exc(rs: RetryCallState) -> BaseException:
+    assert rs.outcome is not None
+    exc = rs.outcome.exception()
+    assert exc is not None
+    return exc
+
+
+def _is_429(rs: RetryCallState) -> bool:
+    exc = _exc(rs)
+    return isinstance(exc, RateLimited) or (isinstance(exc, StatusError) and exc.status == 429)
+
+
+def _all_finished(r: redis.Redis, spec: RunSpec) -> bool:
+    c = r.hmget(spec.keys.counters, "completed", "failed", "skipped")
+    return sum(int(x or 0) for x in c) >= spec.total

@@ -1,0 +1,70 @@
+"""Flow control shared by every worker on every host, one Lua call per step:
+RPM and TPM credit (GCRA, no burst), concurrency leases that expire, the shared 429
+cooldown, and (with :mod:`swarm.budget`) the budget reservation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import redis
+
+from swarm.clock import SYSTEM, Clock
+from swarm.keys import RunKeys
+from swarm.runs import RunSpec
+from swarm.scripts import Scripts
+
+
+@dataclass(frozen=True)
+class Verdict:
+    verdict: str  # go | wait | stop | skip | done | busy | gone
+    wait_ms: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class Settled:
+    state: str
+    finished: int
+    cursor: int
+    total: int
+    duplicate: bool
+
+
+def _s(v: bytes | str | int) -> str:
+    return v.decode() if isinstance(v, bytes) else str(v)
+
+
+class Gate:
+    def __init__(self, r: redis.Redis, clock: Clock = SYSTEM) -> None:
+        self.r = r
+        self.clock = clock
+        self.scripts = Scripts(r)
+
+    def admit(self, spec: RunSpec, slot: int, est_tokens: int, reserve_micro: int,
+              retry: bool = False) -> Verdict:
+        v, wait, reason = self.scripts.admit(
+            keys=spec.keys.admit_keys(),
+            args=[self.clock.now_ms(), slot, est_tokens, reserve_micro, spec.rpm, spec.tpm,
+                  spec.max_concurrent, spec.lease_ttl_ms, "retry" if retry else "new"],
+        )
+        return Verdict(_s(v), int(wait), _s(reason))
+
+    def settle(self, spec: RunSpec, slot: int, *, outcome: str, cost_micro: int,
+               prompt_tokens: int, completion_tokens: int, unused_tokens: int, category: str,
+               parsed: bool, revenue_cents: int, sample: str = "") -> Settled:
+        state, finished, cursor, total, dup = self.scripts.settle(
+            keys=spec.keys.settle_keys(),
+            args=[self.clock.now_ms(), slot, outcome, cost_micro, prompt_tokens,
+                  completion_tokens, max(0, unused_tokens), spec.tpm, category,
+                  1 if parsed else 0, revenue_cents, sample],
+        )
+        return Settled(_s(state), int(finished), int(cursor), int(total), bool(dup))
+
+    def cooldown(self, spec: RunSpec, wait_s: float) -> int:
+        """Pause every worker of the run for ``wait_s``; returns the cooldown's end (ms)."""
+        return int(self.scripts.cooldown(keys=[spec.keys.rate],
+                                         args=[self.clock.now_ms(), int(wait_s * 1000)]))
+
+    def stop(self, run_id: str, state: str) -> bool:
+        k = RunKeys(run_id)
+        return bool(self.scripts.stop(keys=[k.meta, k.counters], args=[self.clock.now_ms(), state]))

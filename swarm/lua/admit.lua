@@ -1,0 +1,70 @@
+-- admit: may this task call the provider now?  One atomic step per attempt.
+-- KEYS: 1 meta  2 done  3 leases  4 rate  5 budget  6 resv  7 counters  8 pending
+-- ARGV: 1 now_ms  2 slot  3 est_tokens (prompt estimate + max_tokens)
+--       4 reserve_micro (worst-case cost, micro-USD)  5 rpm  6 tpm  7 max_concurrent
+--       8 lease_ttl_ms  9 mode ("new": first attempt; "retry": lease and reservation held)
+-- Returns {verdict, wait_ms, reason}:
+--   go    take the call: RPM/TPM credit taken; on "new" a lease and a reservation too
+--   wait  try again after wait_ms (reason: cooldown, concurrency, rpm, tpm, budget)
+--   stop  the budget's stop line is reached: the caller stops the run, then admits again
+--   skip  the run is not running: the slot is now counted as skipped (no call)
+--   done  the slot already finished: no call (a redelivered message)
+--   busy  another live lease holds this slot: no call, drop the message
+--   gone  no such run
+local now = tonumber(ARGV[1])
+local slot = tonumber(ARGV[2])
+local est_tokens = tonumber(ARGV[3])
+local reserve = tonumber(ARGV[4])
+local rpm, tpm = tonumber(ARGV[5]), tonumber(ARGV[6])
+local max_conc = tonumber(ARGV[7])
+local ttl = tonumber(ARGV[8])
+local fresh = ARGV[9] == 'new'
+
+local state = redis.call('HGET', KEYS[1], 'state')
+if not state then return {'gone', 0, 'no such run'} end
+if fresh and redis.call('GETBIT', KEYS[2], slot) == 1 then return {'done', 0, 'finished'} end
+if fresh then
+  local lease = tonumber(redis.call('ZSCORE', KEYS[3], slot))
+  if lease and lease > now then return {'busy', 0, 'leased'} end
+end
+
+if state ~= 'running' then
+  if fresh then
+    redis.call('SETBIT', KEYS[2], slot, 1)
+    redis.call('HINCRBY', KEYS[7], 'skipped', 1)
+    redis.call('ZREM', KEYS[8], slot)
+    redis.call('HDEL', KEYS[6], slot)
+  end
+  return {'skip', 0, state}
+end
+
+local reserved = tonumber(redis.call('HGET', KEYS[5], 'reserved') or '0')
+local spent = tonumber(redis.call('HGET', KEYS[5], 'spent') or '0')
+local line = tonumber(redis.call('HGET', KEYS[5], 'line') or '0')
+if fresh and spent + reserve > line then return {'stop', 0, 'budget_exhausted'} end
+
+local cooldown = tonumber(redis.call('HGET', KEYS[4], 'cooldown_until') or '0')
+if cooldown > now then return {'wait', cooldown - now, 'cooldown'} end
+
+if fresh then
+  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
+  if redis.call('ZCARD', KEYS[3]) >= max_conc then return {'wait', 50, 'concurrency'} end
+end
+
+-- GCRA with no burst: requests spaced 60000/rpm ms apart, tokens 60000/tpm ms per token.
+local rpm_tat = tonumber(redis.call('HGET', KEYS[4], 'rpm_tat') or '0')
+if rpm_tat > now then return {'wait', math.ceil(rpm_tat - now), 'rpm'} end
+local tpm_tat = tonumber(redis.call('HGET', KEYS[4], 'tpm_tat') or '0')
+if tpm_tat > now then return {'wait', math.ceil(tpm_tat - now), 'tpm'} end
+
+if fresh and spent + reserved + reserve > line then return {'wait', 100, 'budget'} end
+
+redis.call('HSET', KEYS[4], 'rpm_tat', now + 60000 / rpm,
+  'tpm_tat', math.max(tpm_tat, now) + est_tokens * 60000 / tpm)
+redis.call('ZADD', KEYS[3], now + ttl, slot)
+if fresh then
+  redis.call('HINCRBY', KEYS[5], 'reserved', reserve)
+  redis.call('HSET', KEYS[6], slot, reserve)
+end
+redis.call('HINCRBY', KEYS[7], 'requests', 1)
+return {'go', 0, ''}

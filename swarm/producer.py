@@ -1,0 +1,86 @@
+"""Runs and their queue window: create a run in O(1), feed slots from the atomic cursor with
+categories drawn from the current weights, re-feed what dead workers left behind."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import redis
+
+from swarm import runs
+from swarm.catalog import WeightedDraw, default_weights
+from swarm.clock import SYSTEM, Clock
+from swarm.config import Settings
+from swarm.errors import ConfigError
+from swarm.runs import RunSpec
+from swarm.scripts import Scripts
+
+# publish(run_id, [(slot, category), ...]) puts one compact message per slot on the queue.
+Publish = Callable[[str, Sequence[tuple[int, str]]], None]
+
+REFEED_AFTER_MS = 15 * 60 * 1000  # a fed slot unfinished after this is re-published
+
+
+def build_spec(settings: Settings, run_id: str, total: int, seed: int) -> RunSpec:
+    price = settings.kimi_price()
+    if price is None:
+        raise ConfigError(
+            f"KIMI_MODEL: no known price for {settings.kimi_model!r}; "
+            "set KIMI_PRICE_IN and KIMI_PRICE_OUT (USD per 1M tokens)"
+        )
+    return RunSpec(
+        run_id=run_id, total=total, seed=seed, model=settings.kimi_model,
+        max_tokens=settings.kimi_max_tokens, temperature=settings.kimi_temperature,
+        price=price, rpm=settings.rpm_limit, tpm=settings.tpm_limit,
+        max_concurrent=settings.max_concurrent, window=settings.window,
+        lease_ttl_ms=int(settings.lease_ttl_s * 1000),
+        revenue_conversion=settings.revenue_conversion,
+    )
+
+
+class Feeder:
+    def __init__(self, r: redis.Redis, publish: Publish, clock: Clock = SYSTEM) -> None:
+        self.r = r
+        self.publish = publish
+        self.clock = clock
+        self.scripts = Scripts(r)
+
+    def _publish_slots(self, spec: RunSpec, slots: Sequence[int]) -> None:
+        draw = WeightedDraw(runs.weights(self.r, spec.run_id))
+        self.publish(spec.run_id, [(s, draw.category(spec.seed, s)) for s in slots])
+
+    def feed(self, spec: RunSpec) -> int:
+        """Claim slots up to the window and publish them; returns how many."""
+        k = spec.keys
+        first, n = self.scripts.claim(keys=[k.meta, k.counters, k.pending],
+                                      args=[self.clock.now_ms(), spec.window, REFEED_AFTER_MS])
+        first, n = int(first), int(n)
+        if n:
+            self._publish_slots(spec, range(first, first + n))
+        return n
+
+    def sweep(self, spec: RunSpec, max_slots: int = 1000) -> int:
+        """Turn dead workers' reservations into spend; re-publish slots fed long ago that
+        never finished. Returns how many slots were re-published."""
+        k = spec.keys
+        slots = self.scripts.sweep(
+            keys=[k.meta, k.done, k.leases, k.budget, k.resv, k.counters, k.pending],
+            args=[self.clock.now_ms(), REFEED_AFTER_MS, max_slots],
+        )
+        if slots:
+            self._publish_slots(spec, [int(s) for s in slots])
+        return len(slots)
+
+
+def start_run(r: redis.Redis, settings: Settings, total: int, feeder: Feeder, *,
+              run_id: str | None = None, seed: int | None = None) -> RunSpec:
+    """Write the run record and the first window of messages."""
+    run_id = run_id or runs.new_run_id()
+    if runs.exists(r, run_id):
+        raise ConfigError(f"run {run_id} already exists; pick another --run-id")
+    seed = seed if seed is not None else int.from_bytes(run_id.encode()[-8:], "big") % 2**31
+    spec = build_spec(settings, run_id, total, seed)
+    runs.create(r, spec, default_weights(), settings.budget_usd, settings.stop_line_micro,
+                feeder.clock.now_ms())
+    feeder.feed(spec)
+    return spec

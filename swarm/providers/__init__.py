@@ -1,0 +1,1 @@
+"""HTTP clients of the model providers. Each takes an injected ``httpx.Client``."""

@@ -1,0 +1,112 @@
+"""What the two providers share: sending a request and turning failures into the error tree.
+
+Network errors and bad-status errors are separate branches (see :mod:`swarm.errors`).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import random
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+from swarm.errors import (
+    AuthError,
+    BadRequest,
+    NetworkError,
+    Overloaded,
+    ProviderError,
+    QuotaExhausted,
+    RateLimited,
+    ServerError,
+    StatusError,
+)
+
+# Moonshot's (OpenAI-style) and Anthropic's error types, as their `error.type` says.
+QUOTA_TYPES = {"exceeded_current_quota_error", "insufficient_quota", "billing_error"}
+OVERLOAD_TYPES = {"engine_overloaded_error", "overloaded_error"}
+
+
+def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
+    """Parse a Retry-After header: delta-seconds or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def error_from_response(response: httpx.Response, provider: str) -> StatusError:
+    status = response.status_code
+    etype, message = "", response.reason_phrase
+    try:
+        body = response.json()
+        err = body.get("error", body) if isinstance(body, dict) else {}
+        if isinstance(err, dict):
+            etype = str(err.get("type", "") or err.get("code", ""))
+            message = str(err.get("message", message))
+    except ValueError:
+        pass
+    text = f"{provider} {status} {etype or 'error'}: {message[:300]}"
+    retry_after = retry_after_seconds(response.headers.get("retry-after"))
+    cls: type[StatusError]
+    if status in (401, 403):
+        cls = AuthError
+    elif status == 402 or etype in QUOTA_TYPES:
+        cls = QuotaExhausted
+    elif status == 529 or etype in OVERLOAD_TYPES:
+        cls = Overloaded
+    elif status == 429:
+        cls = RateLimited
+    elif status >= 500:
+        cls = ServerError
+    else:
+        cls = BadRequest
+    return cls(text, status=status, retry_after=retry_after)
+
+
+def post_json(client: httpx.Client, url: str, provider: str, **kwargs: Any) -> dict[str, Any]:
+    """POST and return the JSON body, or raise a :class:`ProviderError`."""
+    try:
+        response = client.post(url, **kwargs)
+    except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+        raise NetworkError(f"{provider}: cannot connect ({type(exc).__name__})", sent=False) from None
+    except httpx.TransportError as exc:  # read/write timeouts, dropped connections
+        raise NetworkError(f"{provider}: no answer ({type(exc).__name__})", sent=True) from None
+    if response.status_code >= 400:
+        raise error_from_response(response, provider)
+    try:
+        body = response.json()
+    except ValueError:
+        raise ServerError(f"{provider}: answer is not JSON", status=response.status_code) from None
+    if not isinstance(body, dict):
+        raise ServerError(f"{provider}: answer is not a JSON object", status=response.status_code)
+    return body
+
+
+def backoff_wait(attempt: int, base: float = 1.0, cap: float = 60.0,
+                 rand: Callable[[], float] = random.random) -> float:
+    """Exponential backoff with full jitter: U(0, min(cap, base * 2^(attempt-1)))."""
+    return rand() * min(cap, base * 2 ** max(0, attempt - 1))
+
+
+def wait_for(exc: BaseException, attempt: int) -> float:
+    """How long to wait before the next attempt: the provider's Retry-After when it gave one,
+    else backoff with full jitter."""
+    if isinstance(exc, StatusError) and exc.retry_after is not None:
+        return exc.retry_after
+    return backoff_wait(attempt)
+
+
+def is_retryable(exc: BaseException) -> bool:
+    return isinstance(exc, ProviderError) and exc.retryable

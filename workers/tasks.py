@@ -1,0 +1,76 @@
+"""Thin Celery tasks: they build the per-process context once and call into ``swarm``."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from functools import cache
+
+from celery.signals import worker_init
+
+from swarm import runs
+from swarm.agent import Agent
+from swarm.errors import ConfigError
+from swarm.keys import RUNS
+from swarm.logs import setup_logging
+from swarm.orchestrator import Orchestrator, active_runs
+from swarm.outputs import OutputWriter
+from swarm.producer import Feeder
+from swarm.providers.kimi import KimiClient, make_client
+from swarm.redisconn import connect
+from workers.celery_app import AGENT_QUEUE, app, settings
+
+log = logging.getLogger("swarm.tasks")
+
+
+def publish(run_id: str, slots: Sequence[tuple[int, str]]) -> None:
+    """One compact message per slot: (run_id, slot, category)."""
+    with app.producer_or_acquire() as producer:
+        for slot, category in slots:
+            agent.apply_async((run_id, slot, category), queue=AGENT_QUEUE, producer=producer)
+
+
+@cache
+def _redis():  # type: ignore[no-untyped-def]
+    return connect(settings.broker_url(), max_connections=settings.threads + 10)
+
+
+@cache
+def _agent() -> Agent:
+    key = settings.moonshot_api_key
+    if key is None:
+        raise ConfigError("MOONSHOT_API_KEY is not set on this worker")
+    kimi = KimiClient(settings.kimi_base_url, key.get_secret_value(),
+                      make_client(settings.kimi_timeout_s, settings.threads + 4))
+    return Agent(_redis(), kimi, OutputWriter(settings.output_dir), Feeder(_redis(), publish),
+                 settings.kimi_max_attempts)
+
+
+@worker_init.connect
+def _on_worker_init(**_: object) -> None:
+    setup_logging(settings)
+    _agent()  # fail at start, not on the first task, when the key is missing
+
+
+@app.task(name="swarm.agent", acks_late=True, ignore_result=True)
+def agent(run_id: str, slot: int, category: str) -> str:
+    return _agent().run(run_id, slot, category).status
+
+
+@app.task(name="swarm.orchestrate", ignore_result=True)
+def orchestrate() -> int:
+    orch = Orchestrator(settings, _redis())
+    return sum(1 for run_id in active_runs(_redis()) if orch.review(run_id) is not None)
+
+
+@app.task(name="swarm.sweep", ignore_result=True)
+def sweep() -> int:
+    r = _redis()
+    feeder = Feeder(r, publish)
+    refed = 0
+    for raw in r.zrevrange(RUNS, 0, 19):
+        run_id = raw.decode()
+        meta = runs.meta(r, run_id)
+        if meta and "finished_ms" not in meta:
+            refed += feeder.sweep(runs.spec(r, run_id))
+    return refed
