@@ -12,7 +12,6 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 import redis
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
@@ -175,7 +174,8 @@ class Agent:
             })
         else:
             self.r.lpush(spec.keys.dead, json.dumps({
-                "slot": slot, "category": category, "reason": reason or outcome_key,
+                "slot": slot, "category": category, "outcome": outcome_key,
+                "reason": reason or outcome_key,
                 "error": redact(error or ""), "attempts": attempts,
                 "at": datetime.now(UTC).isoformat(timespec="seconds"),
                 "id": uuid.uuid4().hex[:8],

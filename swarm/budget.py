@@ -2,7 +2,7 @@
 
 Before a call, the worst case (prompt estimate at the input price plus ``max_tokens`` at the
 output price) is reserved; the admit script refuses a reservation that would pass the stop
-line (``BUDGET_USD × BUDGET_STOP_RATIO``). After the call, the cost from the provider's
+line (``BUDGET_USD x BUDGET_STOP_RATIO``). After the call, the cost from the provider's
 ``usage`` replaces it (settle script). Claude's reviews use the same ledger on their own line.
 """
 

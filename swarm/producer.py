@@ -3,6 +3,7 @@ categories drawn from the current weights, re-feed what dead workers left behind
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 
 import redis
@@ -84,3 +85,25 @@ def start_run(r: redis.Redis, settings: Settings, total: int, feeder: Feeder, *,
                 feeder.clock.now_ms())
     feeder.feed(spec)
     return spec
+
+
+def retry_failed(r: redis.Redis, run_id: str, publish: Publish, clock: Clock = SYSTEM) -> int:
+    """Re-feed the run's dead letters (failed or abandoned slots); returns how many."""
+    k = runs.RunKeys(run_id)
+    pipe = r.pipeline(transaction=True)
+    pipe.lrange(k.dead, 0, -1)
+    pipe.delete(k.dead)
+    letters = [json.loads(x) for x in pipe.execute()[0]]
+    args: list[object] = [clock.now_ms(), REFEED_AFTER_MS]
+    seen: set[int] = set()
+    for d in letters:
+        if d["slot"] not in seen:
+            seen.add(d["slot"])
+            args += [d["slot"], d.get("outcome", "failed"), d["category"]]
+    if not seen:
+        return 0
+    out = Scripts(r).retry(keys=[k.meta, k.done, k.counters, k.pending], args=args)
+    slots = [(int(out[i]), out[i + 1].decode()) for i in range(0, len(out), 2)]
+    if slots:
+        publish(run_id, slots)
+    return len(slots)

@@ -80,7 +80,8 @@ def post_json(client: httpx.Client, url: str, provider: str, **kwargs: Any) -> d
     try:
         response = client.post(url, **kwargs)
     except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-        raise NetworkError(f"{provider}: cannot connect ({type(exc).__name__})", sent=False) from None
+        name = type(exc).__name__
+        raise NetworkError(f"{provider}: cannot connect ({name})", sent=False) from None
     except httpx.TransportError as exc:  # read/write timeouts, dropped connections
         raise NetworkError(f"{provider}: no answer ({type(exc).__name__})", sent=True) from None
     if response.status_code >= 400:
