@@ -275,6 +275,20 @@ def stop(run_id: RunIdOpt = None, profile: ProfileOpt = None) -> None:
 
 
 @app.command()
+def flower(profile: ProfileOpt = None) -> None:
+    """Flower on the run's broker, with basic auth (FLOWER_BASIC_AUTH) and bounded memory."""
+    s = settings_for(profile)
+    if s.flower_basic_auth is None or ":" not in s.flower_basic_auth.get_secret_value():
+        raise Fail("FLOWER_BASIC_AUTH is not set (user:password); Flower will not start "
+                   "without authentication")
+    env = dict(os.environ, FLOWER_BASIC_AUTH=s.flower_basic_auth.get_secret_value())
+    env.setdefault("FLOWER_MAX_TASKS", "10000")
+    env.setdefault("FLOWER_PORT", str(s.flower_port))
+    args = [sys.executable, "-m", "celery", "-A", "workers", "flower"]
+    os.execvpe(args[0], args, env)
+
+
+@app.command()
 def simulate(port: Annotated[int, typer.Option(min=0, max=65535)] = 8787,
              latency_ms: Annotated[float, typer.Option(min=0)] = 50.0,
              jitter_ms: Annotated[float, typer.Option(min=0)] = 20.0,

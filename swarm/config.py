@@ -46,7 +46,7 @@ PROFILES: dict[str, dict[str, Any]] = {
     },
 }
 
-SECRET_FIELDS = {"moonshot_api_key", "anthropic_api_key", "flower_password"}
+SECRET_FIELDS = {"moonshot_api_key", "anthropic_api_key", "flower_basic_auth"}
 
 
 class _YamlSource(PydanticBaseSettingsSource):
@@ -129,8 +129,8 @@ class Settings(BaseSettings):
 
     log_format: Literal["text", "json"] = "text"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    flower_user: str = "swarm"
-    flower_password: SecretStr | None = None
+    flower_basic_auth: SecretStr | None = None  # "user:password", read by Flower itself
+    flower_port: int = Field(5555, ge=1, le=65535)
 
     @classmethod
     def settings_customise_sources(
@@ -215,5 +215,7 @@ def load_settings(**overrides: Any) -> Settings:
     for field in SECRET_FIELDS:
         secret = getattr(settings, field)
         if secret is not None:
-            register_secret(secret.get_secret_value())
+            value = secret.get_secret_value()
+            register_secret(value)
+            register_secret(value.partition(":")[2])
     return settings

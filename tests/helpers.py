@@ -1,0 +1,44 @@
+"""Small builders shared by the tests."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Sequence
+
+import redis
+
+from swarm import runs
+from swarm.catalog import default_weights
+from swarm.prices import Price
+from swarm.runs import RunSpec
+
+
+def make_spec(run_id: str = "r1", total: int = 100, *, rpm: int = 60_000, tpm: int = 10**9,
+              max_concurrent: int = 10, window: int = 20, price: Price | None = None,
+              lease_ttl_ms: int = 60_000) -> RunSpec:
+    return RunSpec(
+        run_id=run_id, total=total, seed=7, model="moonshot-v1-8k", max_tokens=500,
+        temperature=0.8, price=price or Price(0.20, 2.00), rpm=rpm, tpm=tpm,
+        max_concurrent=max_concurrent, window=window, lease_ttl_ms=lease_ttl_ms,
+        revenue_conversion=0.1,
+    )
+
+
+def create_run(r: redis.Redis, spec: RunSpec, line_micro: int = 10_000_000,
+               now_ms: int = 0) -> RunSpec:
+    runs.create(r, spec, default_weights(), budget_usd=line_micro / 1e6 / 0.95,
+                line_micro=line_micro, now_ms=now_ms)
+    return spec
+
+
+class Queue:
+    """An in-memory stand-in for the Celery queue: publish appends, pop takes the oldest."""
+
+    def __init__(self) -> None:
+        self.items: deque[tuple[str, int, str]] = deque()
+
+    def publish(self, run_id: str, slots: Sequence[tuple[int, str]]) -> None:
+        self.items.extend((run_id, s, c) for s, c in slots)
+
+    def __len__(self) -> int:
+        return len(self.items)

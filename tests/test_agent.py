@@ -1,0 +1,170 @@
+"""One task start to end (admit → call → write → settle → feed) on a real Redis, with the
+provider scripted through httpx.MockTransport and a fixed clock: no sleeping."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+import redis
+
+from swarm.agent import Agent
+from swarm.budget import Ledger
+from swarm.clock import FakeClock
+from swarm.config import Settings
+from swarm.outputs import OutputWriter, read_records
+from swarm.producer import Feeder, start_run
+from swarm.providers.kimi import KimiClient
+from swarm.sim.answers import chat_answer, count_tokens, rng_for
+from swarm.stats import snapshot
+from tests.helpers import Queue
+
+KEY = "sk-test-agent-key-123456"
+Handler = Callable[[httpx.Request], httpx.Response]
+
+
+def ok_response(request: httpx.Request) -> httpx.Response:
+    body = json.loads(request.content)
+    text = chat_answer(body["messages"], rng_for(body["messages"]))
+    ptok = sum(count_tokens(m["content"]) for m in body["messages"])
+    return httpx.Response(200, json={
+        "id": "c", "object": "chat.completion", "created": 1, "model": body["model"],
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
+                     "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": ptok, "completion_tokens": count_tokens(text),
+                  "total_tokens": ptok + count_tokens(text)}})
+
+
+class Provider:
+    """Scripted answers: ``script`` is consumed first, then every call succeeds."""
+
+    def __init__(self, script: list[Handler] | None = None) -> None:
+        self.script = list(script or [])
+        self.calls = 0
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.calls += 1
+        handler = self.script.pop(0) if self.script else ok_response
+        return handler(request)
+
+
+def error(status: int, etype: str, headers: dict[str, str] | None = None) -> Handler:
+    return lambda request: httpx.Response(
+        status, json={"error": {"message": f"bad {KEY}", "type": etype}}, headers=headers)
+
+
+class Harness:
+    def __init__(self, r: redis.Redis, settings: Settings, clock: FakeClock,
+                 provider: Provider) -> None:
+        self.r, self.settings, self.clock, self.provider = r, settings, clock, provider
+        self.queue = Queue()
+        self.feeder = Feeder(r, self.queue.publish, clock)
+        kimi = KimiClient("https://kimi.test/v1", KEY,
+                          httpx.Client(transport=httpx.MockTransport(provider)))
+        self.agent = Agent(r, kimi, OutputWriter(settings.output_dir), self.feeder,
+                           max_attempts=4, clock=clock)
+
+    def start(self, n: int) -> str:
+        return start_run(self.r, self.settings, n, self.feeder).run_id
+
+    def drain(self) -> list[str]:
+        outcomes = []
+        while self.queue.items:
+            run_id, slot, category = self.queue.items.popleft()
+            outcomes.append(self.agent.run(run_id, slot, category).status)
+        return outcomes
+
+
+@pytest.fixture
+def harness(real_redis: redis.Redis, settings: Settings, clock: FakeClock) -> Harness:
+    return Harness(real_redis, settings.model_copy(update={"window_size": 8}), clock, Provider())
+
+
+def test_n_tasks_in_n_lines_out(harness: Harness) -> None:
+    run_id = harness.start(30)
+    assert len(harness.queue) == 8  # only the window is queued
+    assert harness.drain().count("completed") == 30
+    st = snapshot(harness.r, run_id, harness.clock)
+    assert (st["state"], st["completed"], st["failed"], st["skipped"]) == ("done", 30, 0, 0)
+    records = list(read_records(harness.settings.output_dir, run_id))
+    assert sorted(r["index"] for r in records) == list(range(30))
+    fields = {"task_id", "run_id", "index", "category", "model", "prompt_tokens",
+              "completion_tokens", "cost_usd", "latency_ms", "attempts", "parsed", "raw",
+              "finished_at"}
+    assert all(fields <= rec.keys() and rec["parsed"] is not None for rec in records)
+    assert st["tokens"] == sum(r["prompt_tokens"] + r["completion_tokens"] for r in records)
+    spent = Ledger(harness.r).snapshot(run_id).spent_micro
+    assert spent == round(sum(r["cost_usd"] for r in records) * 1e6)
+    assert sum(st["by_category"].values()) == 30
+    assert Path(harness.settings.output_dir, f"stats_{run_id}.json").is_file()
+
+
+def test_server_error_is_retried_then_succeeds(harness: Harness) -> None:
+    harness.provider.script = [error(500, "server_error"), error(503, "")]
+    run_id = harness.start(1)
+    assert harness.drain() == ["completed"]
+    [rec] = read_records(harness.settings.output_dir, run_id)
+    assert rec["attempts"] == 3 and harness.provider.calls == 3
+    assert len(harness.clock.slept) >= 2  # backoff happened on the injected clock
+
+
+def test_429_sets_the_shared_cooldown_from_retry_after(harness: Harness) -> None:
+    harness.provider.script = [error(429, "rate_limit_reached_error", {"Retry-After": "3"})]
+    run_id = harness.start(1)
+    t0 = harness.clock.now_ms()
+    assert harness.drain() == ["completed"]
+    st = snapshot(harness.r, run_id, harness.clock)
+    assert st["cooldowns"] == 1
+    assert harness.clock.now_ms() - t0 >= 3000  # nobody called before Retry-After ran out
+
+
+def test_auth_error_fails_without_retry_and_dead_letters(harness: Harness) -> None:
+    harness.provider.script = [error(401, "invalid_authentication_error")]
+    run_id = harness.start(1)
+    assert harness.drain() == ["failed"]
+    assert harness.provider.calls == 1
+    [letter] = [json.loads(x) for x in harness.r.lrange(f"swarm:{{{run_id}}}:dead", 0, -1)]
+    assert letter["reason"] == "auth" and KEY not in json.dumps(letter)
+    st = snapshot(harness.r, run_id, harness.clock)
+    assert (st["state"], st["failed"], st["cost_usd"]) == ("done", 1, 0)
+
+
+def test_quota_exhausted_stops_the_run(harness: Harness) -> None:
+    harness.provider.script = [error(429, "exceeded_current_quota_error")]
+    run_id = harness.start(20)
+    outcomes = harness.drain()
+    assert harness.provider.calls == 1  # no retry loop, no further calls
+    st = snapshot(harness.r, run_id, harness.clock)
+    assert st["state"] == "quota_exhausted"
+    assert outcomes.count("failed") == 1
+    assert st["completed"] + st["failed"] + st["skipped"] == 20
+
+
+def test_redelivered_finished_task_makes_no_call(harness: Harness) -> None:
+    run_id = harness.start(1)
+    [(rid, slot, category)] = list(harness.queue.items)
+    harness.drain()
+    calls = harness.provider.calls
+    assert harness.agent.run(rid, slot, category).status == "done"
+    assert harness.provider.calls == calls
+    assert snapshot(harness.r, run_id, harness.clock)["duplicates"] == 0
+
+
+def test_budget_stop_never_overshoots_and_accounts_for_every_task(
+        real_redis: redis.Redis, settings: Settings, clock: FakeClock) -> None:
+    # each task reserves about $0.00107 worst case and costs about $0.0004
+    tight = settings.model_copy(update={"budget_usd": 0.02, "window_size": 10})
+    h = Harness(real_redis, tight, clock, Provider())
+    run_id = h.start(200)
+    h.drain()
+    st = snapshot(real_redis, run_id, clock)
+    line = tight.stop_line_micro
+    spent = Ledger(real_redis).snapshot(run_id).spent_micro
+    assert st["state"] == "budget_exhausted"
+    assert spent <= line
+    assert spent >= line - 2 * 1070  # stopped only when not even a worst case fitted
+    assert st["completed"] + st["failed"] + st["skipped"] == 200
+    assert st["completed"] == h.provider.calls

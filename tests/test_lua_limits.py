@@ -1,0 +1,186 @@
+"""The admit/settle/claim/stop/cooldown scripts, with a fixed clock, on fakeredis and on a
+real redis-server."""
+
+from __future__ import annotations
+
+import redis
+
+from swarm.clock import FakeClock
+from swarm.limits import Gate
+from tests.helpers import create_run, make_spec
+
+
+class Ticking:
+    """The fixed clock, moved 1 ms at every read: calls never share a millisecond, so the
+    RPM spacing (1 ms at 60,000 RPM) stays out of tests about other limits."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        self.clock = clock
+
+    def now_ms(self) -> int:
+        self.clock.advance(1)
+        return self.clock.now_ms()
+
+    def sleep(self, seconds: float) -> None:
+        self.clock.sleep(seconds)
+
+
+def settle(gate: Gate, spec, slot: int, cost: int = 100, outcome: str = "completed",
+           unused: int = 0):  # type: ignore[no-untyped-def]
+    return gate.settle(spec, slot, outcome=outcome, cost_micro=cost, prompt_tokens=10,
+                       completion_tokens=20, unused_tokens=unused, category="viral_content_idea",
+                       parsed=True, revenue_cents=10_000)
+
+
+def test_rpm_spaces_requests_exactly(any_redis: redis.Redis, clock: FakeClock) -> None:
+    spec = create_run(any_redis, make_spec(rpm=600))  # one request per 100 ms
+    gate = Gate(any_redis, clock)
+    assert gate.admit(spec, 0, 100, 10).verdict == "go"
+    v = gate.admit(spec, 1, 100, 10)
+    assert (v.verdict, v.reason, v.wait_ms) == ("wait", "rpm", 100)
+    clock.advance(99)
+    assert gate.admit(spec, 1, 100, 10).verdict == "wait"
+    clock.advance(1)
+    assert gate.admit(spec, 1, 100, 10).verdict == "go"
+
+
+def test_rpm_never_exceeds_limit_in_any_minute(any_redis: redis.Redis, clock: FakeClock) -> None:
+    spec = create_run(any_redis, make_spec(rpm=120, max_concurrent=1000, total=1000))
+    gate = Gate(any_redis, clock)
+    granted = []
+    slot = 0
+    for _ in range(5000):  # callers polling every 7 ms for three minutes
+        if gate.admit(spec, slot, 10, 1).verdict == "go":
+            granted.append(clock.now_ms())
+            slot += 1
+        clock.advance(37)
+    for t in granted:
+        in_window = sum(1 for u in granted if t <= u < t + 60_000)
+        assert in_window <= 120
+    assert len(granted) >= 120 * 3 - 2  # and the full rate is used
+
+
+def test_tpm_charges_estimate_and_settle_refunds(any_redis: redis.Redis,
+                                                 clock: FakeClock) -> None:
+    spec = create_run(any_redis, make_spec(tpm=60_000))  # 1 token per ms
+    gate = Gate(any_redis, clock)
+    assert gate.admit(spec, 0, 1000, 10).verdict == "go"
+    clock.advance(1)
+    v = gate.admit(spec, 1, 1000, 10)
+    assert (v.verdict, v.reason) == ("wait", "tpm")
+    assert v.wait_ms == 999
+    settle(gate, spec, 0, unused=900)  # used only 100 of the 1000 reserved tokens
+    v = gate.admit(spec, 1, 1000, 10)
+    assert (v.verdict, v.wait_ms) == ("wait", 99)  # the refund moved the schedule back 900 ms
+    clock.advance(99)
+    assert gate.admit(spec, 1, 1000, 10).verdict == "go"
+
+
+def test_concurrency_leases_and_expiry(any_redis: redis.Redis, clock: FakeClock) -> None:
+    spec = create_run(any_redis, make_spec(max_concurrent=2, lease_ttl_ms=5_000))
+    gate = Gate(any_redis, Ticking(clock))
+    assert gate.admit(spec, 0, 10, 1).verdict == "go"
+    assert gate.admit(spec, 1, 10, 1).verdict == "go"
+    v = gate.admit(spec, 2, 10, 1)
+    assert (v.verdict, v.reason) == ("wait", "concurrency")
+    settle(gate, spec, 0)
+    assert gate.admit(spec, 2, 10, 1).verdict == "go"
+    # a worker that died holding slot 1: its lease comes back after the TTL
+    assert gate.admit(spec, 3, 10, 1).reason == "concurrency"
+    clock.advance(5_001)
+    assert gate.admit(spec, 3, 10, 1).verdict == "go"
+
+
+def test_cooldown_pauses_every_caller(any_redis: redis.Redis, clock: FakeClock) -> None:
+    spec = create_run(any_redis, make_spec())
+    gate = Gate(any_redis, clock)
+    end = gate.cooldown(spec, 2.5)
+    assert end == clock.now_ms() + 2500
+    assert gate.cooldown(spec, 1.0) == end  # a shorter one does not shorten it
+    v = gate.admit(spec, 0, 10, 1)
+    assert (v.verdict, v.reason, v.wait_ms) == ("wait", "cooldown", 2500)
+    clock.advance(2500)
+    assert gate.admit(spec, 0, 10, 1).verdict == "go"
+
+
+def test_done_slot_is_never_called_again(any_redis: redis.Redis, clock: FakeClock) -> None:
+    spec = create_run(any_redis, make_spec())
+    gate = Gate(any_redis, Ticking(clock))
+    assert gate.admit(spec, 5, 10, 1).verdict == "go"
+    assert gate.admit(spec, 5, 10, 1).verdict == "busy"  # a duplicate message meanwhile
+    settle(gate, spec, 5)
+    assert gate.admit(spec, 5, 10, 1).verdict == "done"
+
+
+def test_budget_reserve_wait_and_stop(any_redis: redis.Redis, clock: FakeClock) -> None:
+    spec = create_run(any_redis, make_spec(), line_micro=1000)
+    gate = Gate(any_redis, Ticking(clock))
+    assert gate.admit(spec, 0, 10, 600).verdict == "go"
+    v = gate.admit(spec, 1, 10, 600)  # 600 reserved + 600 > 1000, but the first may cost less
+    assert (v.verdict, v.reason) == ("wait", "budget")
+    settle(gate, spec, 0, cost=300)
+    assert any_redis.hget(spec.keys.budget, "reserved") == b"0"
+    assert gate.admit(spec, 1, 10, 600).verdict == "go"
+    settle(gate, spec, 1, cost=600)
+    v = gate.admit(spec, 2, 10, 600)  # 900 spent + 600 > 1000: no call can ever fit
+    assert (v.verdict, v.reason) == ("stop", "budget_exhausted")
+
+
+def test_stop_counts_unfed_and_queued_slots_as_skipped(any_redis: redis.Redis,
+                                                       clock: FakeClock) -> None:
+    spec = create_run(any_redis, make_spec(total=100, window=10))
+    gate = Gate(any_redis, Ticking(clock))
+    first, n = gate.scripts.claim(keys=[spec.keys.meta, spec.keys.counters, spec.keys.pending],
+                                  args=[clock.now_ms(), 10, 60_000])
+    assert (first, n) == (0, 10)
+    assert gate.admit(spec, 0, 10, 1).verdict == "go"
+    assert gate.stop(spec.run_id, "stopped") is True
+    assert gate.stop(spec.run_id, "stopped") is False
+    # the 90 never-fed slots are skipped at once; each queued message is skipped when consumed
+    assert int(any_redis.hget(spec.keys.counters, "skipped")) == 90
+    for slot in range(1, 10):
+        assert gate.admit(spec, slot, 10, 1).verdict == "skip"
+    assert gate.admit(spec, 1, 10, 1).verdict == "done"  # skipped once only
+    settle(gate, spec, 0)  # the call in flight finishes and settles
+    c = {k.decode(): int(v) for k, v in any_redis.hgetall(spec.keys.counters).items()}
+    assert c["completed"] + c.get("failed", 0) + c["skipped"] == 100
+    assert any_redis.hget(spec.keys.meta, "state") == b"stopped"
+
+
+def test_claim_keeps_the_window_and_settle_ends_the_run(any_redis: redis.Redis,
+                                                        clock: FakeClock) -> None:
+    spec = create_run(any_redis, make_spec(total=25, window=10))
+    gate = Gate(any_redis, Ticking(clock))
+    keys = [spec.keys.meta, spec.keys.counters, spec.keys.pending]
+    claim = gate.scripts.claim
+    assert claim(keys=keys, args=[0, 10, 60_000]) == [0, 10]
+    assert claim(keys=keys, args=[0, 10, 60_000]) == [10, 0]  # window full
+    for slot in range(4):
+        gate.admit(spec, slot, 10, 1)
+        settle(gate, spec, slot)
+    assert claim(keys=keys, args=[0, 10, 60_000]) == [10, 4]
+    for slot in range(4, 14):
+        gate.admit(spec, slot, 10, 1)
+        settle(gate, spec, slot)
+    assert claim(keys=keys, args=[0, 10, 60_000]) == [14, 10]
+    assert claim(keys=keys, args=[0, 10, 60_000]) == [24, 0]
+    for slot in range(14, 24):
+        gate.admit(spec, slot, 10, 1)
+        settle(gate, spec, slot)
+    assert claim(keys=keys, args=[0, 10, 60_000]) == [24, 1]
+    gate.admit(spec, 24, 10, 1)
+    done = settle(gate, spec, 24)
+    assert (done.state, done.finished, done.total) == ("done", 25, 25)
+    assert any_redis.zcard(spec.keys.pending) == 0
+
+
+def test_duplicate_settle_is_counted_not_double_counted(any_redis: redis.Redis,
+                                                        clock: FakeClock) -> None:
+    spec = create_run(any_redis, make_spec())
+    gate = Gate(any_redis, Ticking(clock))
+    gate.admit(spec, 3, 10, 100)
+    settle(gate, spec, 3, cost=50)
+    dup = settle(gate, spec, 3, cost=50)  # a worker that died mid-call and came back
+    c = {k.decode(): int(v) for k, v in any_redis.hgetall(spec.keys.counters).items()}
+    assert dup.duplicate and c["completed"] == 1 and c["duplicates"] == 1
+    assert int(any_redis.hget(spec.keys.budget, "spent")) == 100  # both calls were paid for
