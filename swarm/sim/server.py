@@ -125,7 +125,8 @@ class Simulator:
     async def messages(self, request: web.Request) -> web.Response:
         ledger = self.ledger
         ledger.claude_requests += 1
-        if not self._key_ok(request.headers.get("x-api-key")):
+        bearer = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        if not self._key_ok(request.headers.get("x-api-key") or bearer or None):
             ledger.count(401)
             return _anthropic_error(401, "authentication_error", "invalid x-api-key")
         try:
