@@ -8,6 +8,7 @@ including on Ctrl+C and SIGTERM.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import signal
@@ -31,6 +32,7 @@ from swarm.stats import snapshot
 from swarm.validate import capacity_report, checks
 
 SIM_KEY = "sk-simulator-local"  # the simulator accepts any key; this one is not a secret
+DRAIN_S = 60.0  # after Ctrl+C: time for in-flight calls to finish and settle
 
 
 def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
@@ -58,6 +60,7 @@ def run_all(s: Settings, count: int, *, run_id: str | None, workers: int,
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     r = None
     spec = None
+    final: str | None = None
     try:
         if s.simulated:
             console.print("SIMULATOR: no MOONSHOT_API_KEY set — calls go to the local provider "
@@ -70,6 +73,7 @@ def run_all(s: Settings, count: int, *, run_id: str | None, workers: int,
             env["REDIS_URL"] = server.url
             (state_dir / "redis.url").write_text(server.url)
             console.print(f"embedded Redis on {server.url} (data in {state_dir / 'redis'})")
+        r = connect(env.get("REDIS_URL") or s.broker_url())
         if s.simulated:
             url = _start_simulator(children, env, sim_latency_ms, sim_jitter_ms)
             env["KIMI_BASE_URL"] = url + "/v1"
@@ -78,27 +82,13 @@ def run_all(s: Settings, count: int, *, run_id: str | None, workers: int,
         os.environ.update({k: env[k] for k in ("REDIS_URL", "KIMI_BASE_URL", "MOONSHOT_API_KEY")
                            if k in env})
         s = load_settings()
-        r = connect(s.broker_url())
         result = checks(s, count, r)
         failed = [c for c in result if not c.ok and not c.warning]
         if failed:
             raise ConfigError(failed[0].message)
         for line in capacity_report(s, count):
             console.print("  " + line, highlight=False)
-
-        threads = max(1, math.ceil(s.max_concurrent / workers))
-        env["WORKER_THREADS"] = str(threads)
-        for i in range(workers):
-            children.spawn(f"worker{i + 1}", [
-                *python_cmd("-m", "celery", "-A", "workers", "worker"),
-                "--pool", "threads", "--concurrency", str(threads), "-Q", "swarm,swarm.beat",
-                "-n", f"swarm{i + 1}-{os.getpid()}@%h", "--without-mingle", "--without-gossip",
-                "-l", "WARNING"], env)
-        children.spawn("beat", [*python_cmd("-m", "celery", "-A", "workers", "beat"),
-                                "-l", "WARNING", "-s", str(state_dir / "celerybeat-schedule")],
-                       env)
-        console.print(f"{workers} worker process(es) x {threads} threads, 1 beat "
-                      f"(logs in {state_dir / 'logs'})")
+        _start_workers(children, env, s, workers, console)
 
         from swarm.producer import Feeder, start_run
         from workers.tasks import publish
@@ -109,10 +99,12 @@ def run_all(s: Settings, count: int, *, run_id: str | None, workers: int,
     except KeyboardInterrupt:
         if r is not None and spec is not None:
             Gate(r).stop(spec.run_id, "stopped")
-            console.print(f"interrupted: run {spec.run_id} stopped; stopping processes…")
+            console.print(f"interrupted: run {spec.run_id} stopped; in-flight calls finish and "
+                          "queued tasks are skipped (Ctrl+C again to quit at once)")
+            with contextlib.suppress(KeyboardInterrupt, ConfigError):
+                _watch(r, spec.run_id, children, console, deadline_s=DRAIN_S)
         else:
-            console.print("interrupted; stopping processes…")
-        final = None
+            console.print("interrupted; stopping processes")
     finally:
         signal.signal(signal.SIGTERM, previous)
         children.stop_all()
@@ -132,13 +124,33 @@ def run_all(s: Settings, count: int, *, run_id: str | None, workers: int,
     return {"done": 0, "budget_exhausted": 0}.get(final, 1)
 
 
-def _watch(r, run_id: str, children: Children, console: Console) -> str:  # type: ignore[no-untyped-def]
+def _start_workers(children: Children, env: dict[str, str], s: Settings, workers: int,
+                   console: Console) -> None:
+    """`workers` processes sharing MAX_CONCURRENT threads, and the one beat."""
+    threads = max(1, math.ceil(s.max_concurrent / workers))
+    env["WORKER_THREADS"] = str(threads)
+    for i in range(workers):
+        children.spawn(f"worker{i + 1}", [
+            *python_cmd("-m", "celery", "-A", "workers", "worker"),
+            "--pool", "threads", "--concurrency", str(threads), "-Q", "swarm,swarm.beat",
+            "-n", f"swarm{i + 1}-{os.getpid()}@%h", "--without-mingle", "--without-gossip",
+            "-l", "WARNING"], env)
+    children.spawn("beat", [*python_cmd("-m", "celery", "-A", "workers", "beat"),
+                            "-l", "WARNING", "-s", str(Path(s.state_dir) / "celerybeat-schedule")],
+                   env)
+    console.print(f"{workers} worker process(es) x {threads} threads, 1 beat "
+                  f"(logs in {Path(s.state_dir) / 'logs'})")
+
+
+def _watch(r, run_id: str, children: Children, console: Console,  # type: ignore[no-untyped-def]
+           deadline_s: float | None = None) -> str:
     """Show progress until every slot is accounted for; returns the final state."""
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                         TextColumn("{task.fields[line]}"), console=console)
+    end = None if deadline_s is None else time.monotonic() + deadline_s
     with progress:
         bar = progress.add_task("run", total=None, line="")
-        while True:
+        while end is None or time.monotonic() < end:
             st = snapshot(r, run_id)
             finished = st["completed"] + st["failed"] + st["skipped"]
             progress.update(bar, total=st["total"], completed=finished, line=progress_line(st))
@@ -149,3 +161,4 @@ def _watch(r, run_id: str, children: Children, console: Console) -> str:  # type
                 raise ConfigError(f"{', '.join(dead)} exited unexpectedly "
                                   "(see .swarm/logs/)")
             time.sleep(0.25)
+    return str(snapshot(r, run_id)["state"])

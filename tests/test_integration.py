@@ -1,0 +1,137 @@
+"""The whole product for real: `swarm run` as a user runs it, with real Celery worker
+processes, a real Redis and the simulator over HTTP. Checks that every task is accounted
+for, that outputs, counters and the provider's own bill agree exactly, that reviews run on
+the beat, that no process is left behind, and that no key leaks."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+import redis
+
+from swarm.embedded import RedisServer
+from swarm.outputs import read_records
+from swarm.sim.server import SimConfig, SimServer
+from swarm.stats import snapshot
+
+pytestmark = pytest.mark.integration
+
+KEY = "sk-integration-secret-0042"
+
+
+def swarm(args: list[str], env: dict[str, str], cwd: Path,
+          timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "swarm", *args], env=env, cwd=cwd,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def base_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k.startswith(("PATH", "HOME", "LANG", "LC_"))}
+    env.update({"OUTPUT_DIR": str(tmp_path / "out"), "STATE_DIR": str(tmp_path / "state"),
+                "PYTHONPATH": str(Path(__file__).resolve().parents[1]), "COLUMNS": "120"})
+    env.update(extra)
+    return env
+
+
+def leftovers(marker: str) -> list[str]:
+    """Processes whose command line mentions ``marker``."""
+    found = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if marker in cmd:
+            found.append(cmd)
+    return found
+
+
+def test_run_with_three_workers_matches_the_providers_bill(
+        real_redis: redis.Redis, redis_server: RedisServer, tmp_path: Path) -> None:
+    with SimServer(SimConfig(latency_ms=20, jitter_ms=30, api_key=KEY)) as sim:
+        env = base_env(tmp_path, REDIS_URL=redis_server.url, MOONSHOT_API_KEY=KEY,
+                       KIMI_BASE_URL=sim.url + "/v1", MAX_CONCURRENT="12", RPM_LIMIT="100000")
+        done = swarm(["run", "-n", "150", "--workers", "3"], env, tmp_path)
+        bill = httpx.get(sim.url + "/_stats").json()
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "LIVE:" in done.stdout.splitlines()[0]
+    run_id = real_redis.zrevrange("swarm:runs", 0, 0)[0].decode()
+    st = snapshot(real_redis, run_id)
+    assert (st["state"], st["completed"], st["failed"], st["skipped"]) == ("done", 150, 0, 0)
+    records = list(read_records(tmp_path / "out", run_id))
+    assert sorted(r["index"] for r in records) == list(range(150))  # one line per task
+    assert st["requests"] == bill["requests"] == 150  # at most one paid call per task
+    assert st["prompt_tokens"] == bill["prompt_tokens"]
+    assert st["completion_tokens"] == bill["completion_tokens"]
+    assert round(st["cost_kimi_usd"] * 1e6) == bill["billed_micro"]
+    assert round(sum(r["cost_usd"] for r in records) * 1e6) == bill["billed_micro"]
+    assert bill["max_in_flight"] <= 12
+    stats_file = json.loads((tmp_path / "out" / f"stats_{run_id}.json").read_text())
+    assert stats_file["completed"] == 150
+    # the key is nowhere: not in logs, outputs, stats, or what the command printed
+    texts = [done.stdout, done.stderr]
+    texts += [p.read_text(errors="replace") for p in tmp_path.rglob("*") if p.is_file()]
+    assert not any(KEY in t for t in texts)
+    assert not leftovers(str(tmp_path))
+
+
+def test_demo_path_embedded_redis_and_simulator(tmp_path: Path) -> None:
+    env = base_env(tmp_path)
+    done = swarm(["run", "--test", "--profile", "100k"], env, tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.startswith("SIMULATOR: no MOONSHOT_API_KEY set")
+    assert not leftovers(str(tmp_path))  # redis, simulator, workers and beat are gone
+    after = swarm(["stats", "--json"], env, tmp_path)  # answers from the saved data
+    st = json.loads(after.stdout)
+    assert (st["state"], st["total"], st["completed"]) == ("done", 10, 10)
+    assert len(list(read_records(tmp_path / "out", st["run_id"]))) == 10
+    assert not leftovers(str(tmp_path))
+
+
+def test_interrupt_stops_the_run_and_accounts_for_every_task(tmp_path: Path) -> None:
+    env = base_env(tmp_path, MAX_CONCURRENT="20")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "swarm", "run", "-n", "2000", "--sim-latency-ms", "1500",
+         "--sim-jitter-ms", "0"], env=env, cwd=tmp_path, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if "tasks queued" in line:
+            break
+    time.sleep(3)  # some calls are in flight now
+    proc.send_signal(signal.SIGINT)
+    rest, _ = proc.communicate(timeout=90)
+    assert proc.returncode == 130
+    assert "interrupted" in rest
+    assert not leftovers(str(tmp_path))
+    st = json.loads(swarm(["stats", "--json"], env, tmp_path).stdout)
+    assert st["state"] == "stopped"
+    assert st["completed"] + st["failed"] + st["skipped"] == 2000
+    assert st["in_flight"] == 0 and st["reserved_usd"] == 0
+
+
+def test_beat_reviews_steer_the_run(real_redis: redis.Redis, redis_server: RedisServer,
+                                    tmp_path: Path) -> None:
+    with SimServer(SimConfig(latency_ms=250, jitter_ms=0)) as sim:
+        env = base_env(tmp_path, REDIS_URL=redis_server.url, MOONSHOT_API_KEY=KEY,
+                       KIMI_BASE_URL=sim.url + "/v1", MAX_CONCURRENT="16",
+                       ORCHESTRATE_EVERY_S="1", WINDOW_SIZE="32")
+        done = swarm(["run", "-n", "500", "--workers", "2"], env, tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    run_id = real_redis.zrevrange("swarm:runs", 0, 0)[0].decode()
+    st = snapshot(real_redis, run_id)
+    assert st["completed"] == 500 and st["orchestrations"] >= 1
+    insights = sorted((tmp_path / "out" / "claude_insights").glob(f"insight_{run_id}_*.json"))
+    assert len(insights) == st["orchestrations"]
+    first = json.loads(insights[0].read_text())
+    assert first["source"] == "rules"  # no ANTHROPIC_API_KEY: the labelled fallback
