@@ -10,6 +10,7 @@ import redis
 
 from swarm.clock import SYSTEM, Clock
 from swarm.keys import RunKeys
+from swarm.redisconn import text
 from swarm.runs import RunSpec
 from swarm.scripts import Scripts
 
@@ -30,10 +31,6 @@ class Settled:
     duplicate: bool
 
 
-def _s(v: bytes | str | int) -> str:
-    return v.decode() if isinstance(v, bytes) else str(v)
-
-
 class Gate:
     def __init__(self, r: redis.Redis, clock: Clock = SYSTEM) -> None:
         self.r = r
@@ -47,7 +44,7 @@ class Gate:
             args=[self.clock.now_ms(), slot, est_tokens, reserve_micro, spec.rpm, spec.tpm,
                   spec.max_concurrent, spec.lease_ttl_ms, "retry" if retry else "new"],
         )
-        return Verdict(_s(v), int(wait), _s(reason))
+        return Verdict(text(v), int(wait), text(reason))
 
     def settle(self, spec: RunSpec, slot: int, *, outcome: str, cost_micro: int,
                prompt_tokens: int, completion_tokens: int, unused_tokens: int, category: str,
@@ -58,7 +55,7 @@ class Gate:
                   completion_tokens, max(0, unused_tokens), spec.tpm, category,
                   1 if parsed else 0, revenue_cents, sample],
         )
-        return Settled(_s(state), int(finished), int(cursor), int(total), bool(dup))
+        return Settled(text(state), int(finished), int(cursor), int(total), bool(dup))
 
     def cooldown(self, spec: RunSpec, wait_s: float) -> int:
         """Pause every worker of the run for ``wait_s``; returns the cooldown's end (ms)."""

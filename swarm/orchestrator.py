@@ -31,6 +31,7 @@ from swarm.errors import ProviderError, redact
 from swarm.keys import RUNS, RunKeys
 from swarm.providers.anthropic import AnthropicClient
 from swarm.providers.http import is_retryable, wait_for
+from swarm.redisconn import text
 
 log = logging.getLogger("swarm.orchestrator")
 
@@ -59,7 +60,7 @@ class Decision(BaseModel):
 
 def aggregate(r: redis.Redis, run_id: str) -> dict[str, Any]:
     k = RunKeys(run_id)
-    c = {a.decode(): int(b) for a, b in r.hgetall(k.counters).items()}
+    c = {text(a): int(b) for a, b in r.hgetall(k.counters).items()}
     cats: dict[str, Any] = {}
     for name in NAMES:
         done, failed = c.get(f"c:{name}:completed", 0), c.get(f"c:{name}:failed", 0)
@@ -75,7 +76,7 @@ def aggregate(r: redis.Redis, run_id: str) -> dict[str, Any]:
             "cost_per_task_usd": round(cost / n, 6) if n else None,
             "value_per_usd": round(revenue / cost, 1) if cost > 0 else None,
         }
-    samples = [s.decode()[:400] for s in r.lrange(k.samples, 0, 4)]
+    samples = [text(s)[:400] for s in r.lrange(k.samples, 0, 4)]
     return {"categories": cats, "weights": runs.weights(r, run_id),
             "completed": c.get("completed", 0), "failed": c.get("failed", 0),
             "samples": samples}
@@ -220,7 +221,7 @@ class Orchestrator:
 
 
 def active_runs(r: redis.Redis, limit: int = 20) -> list[str]:
-    ids = [i.decode() for i in r.zrevrange(RUNS, 0, limit - 1)]
+    ids = [text(i) for i in r.zrevrange(RUNS, 0, limit - 1)]
     return [i for i in ids if r.hget(RunKeys(i).meta, "state") == b"running"]
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import redis
 
 from swarm.errors import RedisUnavailable
@@ -19,6 +21,11 @@ def connect(url: str, max_connections: int = 50, check: bool = True) -> redis.Re
         except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
             raise RedisUnavailable(f"Redis unreachable at {safe_url(url)}: {exc}") from None
     return client
+
+
+def text(value: Any) -> str:
+    """A Redis reply as str (clients here return bytes)."""
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def safe_url(url: str) -> str:

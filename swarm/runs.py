@@ -12,6 +12,7 @@ import redis
 
 from swarm.keys import RUNS, RunKeys
 from swarm.prices import Price
+from swarm.redisconn import text
 
 FINAL_STATES = ("done", "stopped", "budget_exhausted", "quota_exhausted")
 
@@ -70,9 +71,10 @@ def create(r: redis.Redis, spec: RunSpec, weights: dict[str, float], budget_usd:
            line_micro: int, now_ms: int) -> None:
     k = spec.keys
     pipe = r.pipeline(transaction=True)
-    pipe.hset(k.meta, mapping={**spec.to_hash(), "state": "running", "cursor": "0",
-                               "created_ms": str(now_ms), "weights": json.dumps(weights),
-                               "budget_usd": repr(budget_usd)})
+    record: dict[str, str] = {**spec.to_hash(), "state": "running", "cursor": "0",
+                              "created_ms": str(now_ms), "weights": json.dumps(weights),
+                              "budget_usd": repr(budget_usd)}
+    pipe.hset(k.meta, mapping=record)  # type: ignore[arg-type]
     pipe.hset(k.budget, mapping={"line": str(line_micro), "spent": "0", "reserved": "0"})
     pipe.zadd(RUNS, {spec.run_id: now_ms})
     pipe.execute()
@@ -84,11 +86,11 @@ def exists(r: redis.Redis, run_id: str) -> bool:
 
 def latest(r: redis.Redis) -> str | None:
     ids = r.zrevrange(RUNS, 0, 0)
-    return ids[0].decode() if ids else None
+    return text(ids[0]) if ids else None
 
 
 def meta(r: redis.Redis, run_id: str) -> dict[str, str]:
-    return {k.decode(): v.decode() for k, v in r.hgetall(RunKeys(run_id).meta).items()}
+    return {text(k): text(v) for k, v in r.hgetall(RunKeys(run_id).meta).items()}
 
 
 def spec(r: redis.Redis, run_id: str) -> RunSpec:

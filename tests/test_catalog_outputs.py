@@ -9,8 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from swarm.catalog import BY_NAME, CATALOG, WeightedDraw, build_prompt, estimate_prompt_tokens, \
-    messages_for
+from swarm.catalog import (
+    BY_NAME,
+    CATALOG,
+    WeightedDraw,
+    build_prompt,
+    estimate_prompt_tokens,
+    messages_for,
+)
 from swarm.outputs import OutputWriter, export, parse_answer
 from swarm.sim.answers import count_tokens
 

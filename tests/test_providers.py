@@ -15,7 +15,8 @@ KEY = "sk-live-0123456789abcdefSECRET"
 
 
 def kimi_with(handler) -> KimiClient:  # type: ignore[no-untyped-def]
-    return KimiClient("https://kimi.test/v1", KEY, httpx.Client(transport=httpx.MockTransport(handler)))
+    transport = httpx.MockTransport(handler)
+    return KimiClient("https://kimi.test/v1", KEY, httpx.Client(transport=transport))
 
 
 def call(client: KimiClient):  # type: ignore[no-untyped-def]

@@ -24,10 +24,12 @@ log = logging.getLogger("swarm.tasks")
 
 
 def publish(run_id: str, slots: Sequence[tuple[int, str]]) -> None:
-    """One compact message per slot: (run_id, slot, category)."""
-    with app.producer_or_acquire() as producer:
+    """One compact message per slot: (run_id, slot, category), sent in pipelined batches
+    (kombu's producer batch: one Redis round trip per 1,000 messages)."""
+    with app.producer_or_acquire() as producer, producer.batch(max_size=1000):
         for slot, category in slots:
-            agent.apply_async((run_id, slot, category), queue=AGENT_QUEUE, producer=producer)
+            agent.apply_async((run_id, slot, category), queue=AGENT_QUEUE, producer=producer,
+                              argsrepr=f"({run_id!r}, {slot}, {category!r})", kwargsrepr="{}")
 
 
 @cache

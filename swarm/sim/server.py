@@ -187,7 +187,7 @@ class SimServer:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()
-        sockets = site._server.sockets if site._server else []  # type: ignore[union-attr]
+        sockets = site._server.sockets if site._server else []  # type: ignore[attr-defined,union-attr]
         self.port = sockets[0].getsockname()[1]
 
     def stop(self) -> None:
@@ -211,7 +211,7 @@ def serve(config: SimConfig, host: str, port: int, on_ready: Any = None) -> None
         await runner.setup()
         site = web.TCPSite(runner, host, port)
         await site.start()
-        sockets = site._server.sockets if site._server else []  # type: ignore[union-attr]
+        sockets = site._server.sockets if site._server else []  # type: ignore[attr-defined,union-attr]
         if on_ready:
             on_ready(sockets[0].getsockname()[1])
         try:
