@@ -34,11 +34,13 @@ test: install
 enqueue: install
 	$(PY) -m swarm enqueue -n $(N)
 
+# as many as you like, on any hosts
 worker: install
-	$(VENV)/bin/celery -A workers worker --pool threads -Q swarm,swarm.beat -l INFO
+	$(VENV)/bin/celery -A workers worker --pool threads -Q swarm -l INFO
 
+# exactly one: the beat, inside a small worker that alone consumes the beat's queue
 beat: install
-	$(VENV)/bin/celery -A workers beat -l INFO
+	$(VENV)/bin/celery -A workers worker --beat --pool threads -c 2 -Q swarm.beat -l INFO
 
 flower: install
 	$(PY) -m swarm flower

@@ -152,11 +152,20 @@ def _workers_online() -> int:
 def enqueue(n: NOpt = None, test: TestOpt = False, full: FullOpt = False,
             profile: ProfileOpt = None, run_id: RunIdOpt = None,
             yes: Annotated[bool, typer.Option("--yes", help="no pause before --full")] = False,
-            ) -> None:
+            resume: Annotated[bool, typer.Option(
+                "--resume", help="reopen the stopped run --run-id with the current budget")
+            ] = False) -> None:
     """Create a run in the shared Redis and queue its first window of tasks."""
     from swarm.validate import capacity_report, checks
 
     s = settings_for(profile)
+    if resume:
+        if run_id is None:
+            raise Fail("--resume needs --run-id")
+        if n is not None or test or full:
+            raise Fail("--resume continues the run's own slots; drop -n, --test and --full")
+        _resume(s, run_id)
+        return
     count = task_count(s, n, test, full)
     with redis_for(s) as r:
         result = checks(s, count, r, workers_online=_workers_online)
@@ -173,6 +182,23 @@ def enqueue(n: NOpt = None, test: TestOpt = False, full: FullOpt = False,
         spec = start_run(r, s, count, Feeder(r, publish), run_id=run_id)
     out.print(f"run {spec.run_id}: {count:,} tasks, window {spec.window:,}; "
               f"watch with: swarm stats --watch --run-id {spec.run_id}", highlight=False)
+
+
+def _resume(s: Settings, run_id: str) -> None:
+    from swarm.producer import Feeder, resume_run
+    from swarm.validate import checks
+    from workers.tasks import publish
+
+    with redis_for(s) as r:
+        if not runs.exists(r, run_id):
+            raise Fail(f"no run {run_id!r}")
+        total = runs.spec(r, run_id).total
+        result = checks(s, total, r, workers_online=_workers_online)
+        if not print_checks(result):
+            raise Fail(first_failure(result))
+        queued = resume_run(r, s, run_id, Feeder(r, publish))
+    out.print(f"run {run_id} resumed with budget ${s.budget_usd:,.2f}: {queued:,} tasks queued; "
+              f"done tasks stay done", highlight=False)
 
 
 @app.command()

@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 RUNS = "swarm:runs"  # zset: run_id -> created_ms (the latest run is the highest)
+AGENT_QUEUE = "swarm"  # Celery queue of agent tasks, consumed by every worker
+BEAT_QUEUE = "swarm.beat"  # reviews and sweeps, consumed only by the beat's own worker
 
 
 @dataclass(frozen=True)
@@ -60,13 +62,17 @@ class RunKeys:
         return self._k("dead")
 
     @property
+    def skipped(self) -> str:  # set: slots fed, then skipped because the run had stopped
+        return self._k("skipped")
+
+    @property
     def orchestrator_lock(self) -> str:
         return self._k("orch_lock")
 
     def admit_keys(self) -> list[str]:
         return [self.meta, self.done, self.leases, self.rate, self.budget, self.resv,
-                self.counters, self.pending]
+                self.counters, self.pending, self.skipped]
 
     def settle_keys(self) -> list[str]:
         return [self.meta, self.done, self.leases, self.rate, self.budget, self.resv,
-                self.counters, self.pending, self.buckets, self.samples]
+                self.counters, self.pending, self.buckets, self.samples, self.skipped]

@@ -19,8 +19,6 @@ from swarm.scripts import Scripts
 # publish(run_id, [(slot, category), ...]) puts one compact message per slot on the queue.
 Publish = Callable[[str, Sequence[tuple[int, str]]], None]
 
-REFEED_AFTER_MS = 15 * 60 * 1000  # a fed slot unfinished after this is re-published
-
 
 def build_spec(settings: Settings, run_id: str, total: int, seed: int) -> RunSpec:
     price = settings.kimi_price()
@@ -36,6 +34,7 @@ def build_spec(settings: Settings, run_id: str, total: int, seed: int) -> RunSpe
         max_concurrent=settings.max_concurrent, window=settings.window,
         lease_ttl_ms=int(settings.lease_ttl_s * 1000),
         revenue_conversion=settings.revenue_conversion,
+        refeed_after_ms=int(settings.refeed_after_s * 1000),
     )
 
 
@@ -46,7 +45,7 @@ class Feeder:
         self.clock = clock
         self.scripts = Scripts(r)
 
-    def _publish_slots(self, spec: RunSpec, slots: Sequence[int]) -> None:
+    def publish_slots(self, spec: RunSpec, slots: Sequence[int]) -> None:
         draw = WeightedDraw(runs.weights(self.r, spec.run_id))
         self.publish(spec.run_id, [(s, draw.category(spec.seed, s)) for s in slots])
 
@@ -54,10 +53,11 @@ class Feeder:
         """Claim slots up to the window and publish them; returns how many."""
         k = spec.keys
         first, n = self.scripts.claim(keys=[k.meta, k.counters, k.pending],
-                                      args=[self.clock.now_ms(), spec.window, REFEED_AFTER_MS])
+                                      args=[self.clock.now_ms(), spec.window,
+                                            spec.refeed_after_ms])
         first, n = int(first), int(n)
         if n:
-            self._publish_slots(spec, range(first, first + n))
+            self.publish_slots(spec, range(first, first + n))
         return n
 
     def sweep(self, spec: RunSpec, max_slots: int = 1000) -> int:
@@ -66,11 +66,28 @@ class Feeder:
         k = spec.keys
         slots = self.scripts.sweep(
             keys=[k.meta, k.done, k.leases, k.budget, k.resv, k.counters, k.pending],
-            args=[self.clock.now_ms(), REFEED_AFTER_MS, max_slots],
+            args=[self.clock.now_ms(), spec.refeed_after_ms, max_slots],
         )
         if slots:
-            self._publish_slots(spec, [int(s) for s in slots])
+            self.publish_slots(spec, [int(s) for s in slots])
         return len(slots)
+
+
+def resume_run(r: redis.Redis, settings: Settings, run_id: str, feeder: Feeder) -> int:
+    """Reopen a stopped run with the current BUDGET_USD: skipped slots are done again, done
+    slots stay done. Returns how many slots were published now (the window refills after)."""
+    spec = runs.spec(r, run_id)
+    k = spec.keys
+    out = feeder.scripts.resume(
+        keys=[k.meta, k.done, k.counters, k.pending, k.skipped, k.budget],
+        args=[feeder.clock.now_ms(), spec.refeed_after_ms, settings.stop_line_micro,
+              repr(settings.budget_usd)])
+    if out == [-1]:
+        raise ConfigError(f"run {run_id} is {runs.meta(r, run_id)['state']}: nothing to resume")
+    slots = [int(s) for s in out]
+    if slots:
+        feeder.publish_slots(spec, slots)
+    return len(slots) + feeder.feed(spec)
 
 
 def start_run(r: redis.Redis, settings: Settings, total: int, feeder: Feeder, *,
@@ -94,7 +111,7 @@ def retry_failed(r: redis.Redis, run_id: str, publish: Publish, clock: Clock = S
     pipe.lrange(k.dead, 0, -1)
     pipe.delete(k.dead)
     letters = [json.loads(x) for x in pipe.execute()[0]]
-    args: list[object] = [clock.now_ms(), REFEED_AFTER_MS]
+    args: list[object] = [clock.now_ms(), runs.spec(r, run_id).refeed_after_ms]
     seen: set[int] = set()
     for d in letters:
         if d["slot"] not in seen:

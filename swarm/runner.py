@@ -23,6 +23,7 @@ from swarm import runs
 from swarm.config import Settings, load_settings
 from swarm.embedded import RedisServer
 from swarm.errors import ConfigError
+from swarm.keys import AGENT_QUEUE, BEAT_QUEUE
 from swarm.limits import Gate
 from swarm.outputs import write_stats_file
 from swarm.procs import Children, python_cmd
@@ -126,19 +127,22 @@ def run_all(s: Settings, count: int, *, run_id: str | None, workers: int,
 
 def _start_workers(children: Children, env: dict[str, str], s: Settings, workers: int,
                    console: Console) -> None:
-    """`workers` processes sharing MAX_CONCURRENT threads, and the one beat."""
+    """`workers` processes sharing MAX_CONCURRENT threads, and the one beat, which runs inside
+    a small worker of its own that alone consumes the beat's queue: reviews and sweeps never
+    wait behind agent tasks (whose threads may all be waiting on the budget)."""
     threads = max(1, math.ceil(s.max_concurrent / workers))
     env["WORKER_THREADS"] = str(threads)
     for i in range(workers):
         children.spawn(f"worker{i + 1}", [
             *python_cmd("-m", "celery", "-A", "workers", "worker"),
-            "--pool", "threads", "--concurrency", str(threads), "-Q", "swarm,swarm.beat",
+            "--pool", "threads", "--concurrency", str(threads), "-Q", AGENT_QUEUE,
             "-n", f"swarm{i + 1}-{os.getpid()}@%h", "--without-mingle", "--without-gossip",
             "-l", "WARNING"], env)
-    children.spawn("beat", [*python_cmd("-m", "celery", "-A", "workers", "beat"),
-                            "-l", "WARNING", "-s", str(Path(s.state_dir) / "celerybeat-schedule")],
-                   env)
-    console.print(f"{workers} worker process(es) x {threads} threads, 1 beat "
+    children.spawn("beat", [*python_cmd("-m", "celery", "-A", "workers", "worker", "--beat"),
+                            "--pool", "threads", "--concurrency", "2", "-Q", BEAT_QUEUE,
+                            "-n", f"beat-{os.getpid()}@%h", "--without-mingle",
+                            "--without-gossip", "-l", "WARNING"], env)
+    console.print(f"{workers} worker process(es) x {threads} threads, 1 beat with its own worker "
                   f"(logs in {Path(s.state_dir) / 'logs'})")
 
 

@@ -34,6 +34,7 @@ class RunSpec:
     window: int
     lease_ttl_ms: int
     revenue_conversion: float
+    refeed_after_ms: int = 900_000
 
     @property
     def keys(self) -> RunKeys:
@@ -49,6 +50,7 @@ class RunSpec:
             "max_concurrent": str(self.max_concurrent), "window": str(self.window),
             "lease_ttl_ms": str(self.lease_ttl_ms),
             "revenue_conversion": repr(self.revenue_conversion),
+            "refeed_after_ms": str(self.refeed_after_ms),
         }
 
     @classmethod
@@ -60,6 +62,7 @@ class RunSpec:
             rpm=int(h["rpm"]), tpm=int(h["tpm"]), max_concurrent=int(h["max_concurrent"]),
             window=int(h["window"]), lease_ttl_ms=int(h["lease_ttl_ms"]),
             revenue_conversion=float(h["revenue_conversion"]),
+            refeed_after_ms=int(h.get("refeed_after_ms", 900_000)),
         )
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import redis
 
-NAMES = ("admit", "settle", "claim", "stop", "cooldown", "sweep", "ledger", "retry")
+NAMES = ("admit", "settle", "claim", "stop", "cooldown", "sweep", "ledger", "retry", "resume")
 
 
 @cache

@@ -54,14 +54,15 @@ def test_commands_exist() -> None:
         if cmd[0] == "celery":
             assert cmd[1:3] == ["-A", "workers"]
             importlib.import_module("workers")
-            assert cmd[3] in {"worker", "beat"}
-            if "-Q" in cmd:
-                queues |= set(cmd[cmd.index("-Q") + 1].split(","))
+            assert cmd[3] == "worker"
+            queues |= set(cmd[cmd.index("-Q") + 1].split(","))
+            if name == "beat":
+                assert "--beat" in cmd and cmd[cmd.index("-Q") + 1] == "swarm.beat"
         elif cmd[0] == "swarm":
             assert cmd[1] in commands, f"{name}: swarm {cmd[1]} does not exist"
-    from workers.celery_app import AGENT_QUEUE, BEAT_QUEUE
+    from swarm.keys import AGENT_QUEUE, BEAT_QUEUE
 
-    assert {AGENT_QUEUE, BEAT_QUEUE} <= queues  # the workers consume both queues
+    assert queues == {AGENT_QUEUE, BEAT_QUEUE}  # every queue has a consumer
 
 
 def test_dockerfile_copies_what_exists() -> None:

@@ -184,3 +184,25 @@ def test_duplicate_settle_is_counted_not_double_counted(any_redis: redis.Redis,
     c = {k.decode(): int(v) for k, v in any_redis.hgetall(spec.keys.counters).items()}
     assert dup.duplicate and c["completed"] == 1 and c["duplicates"] == 1
     assert int(any_redis.hget(spec.keys.budget, "spent")) == 100  # both calls were paid for
+
+
+def test_dead_workers_reservation_is_reclaimed_by_the_next_admit(any_redis: redis.Redis,
+                                                                  clock: FakeClock) -> None:
+    """No beat needed: the next admission turns an expired lease's reservation into spend, so
+    live workers stop waiting on money held by a dead one (they stop the run instead of
+    waiting forever) and its concurrency slot comes back."""
+    spec = create_run(any_redis, make_spec(max_concurrent=2, lease_ttl_ms=10_000),
+                      line_micro=1000)
+    gate = Gate(any_redis, clock)
+    assert gate.admit(spec, 0, 10, 700).verdict == "go"  # this worker then dies mid-call
+    clock.advance(1)
+    assert gate.admit(spec, 1, 10, 200).verdict == "go"
+    settle(gate, spec, 1, cost=100)
+    clock.advance(1)
+    assert gate.admit(spec, 2, 10, 250).reason == "budget"  # 100 + 700 held + 250 > 1000
+    clock.advance(10_000)
+    assert gate.admit(spec, 2, 10, 250).verdict == "stop"  # 800 spent: waiting cannot help
+    b = {k.decode(): int(x) for k, x in any_redis.hgetall(spec.keys.budget).items()}
+    assert (b["spent"], b["reserved"]) == (800, 0)
+    assert any_redis.zcard(spec.keys.leases) == 0
+    assert int(any_redis.hget(spec.keys.counters, "lost_reservations")) == 1

@@ -7,8 +7,10 @@ import redis
 from swarm.budget import Ledger
 from swarm.clock import FakeClock
 from swarm.limits import Gate
-from swarm.producer import REFEED_AFTER_MS, Feeder
+from swarm.producer import Feeder
 from tests.helpers import Queue, create_run, make_spec
+
+REFEED_AFTER_MS = make_spec().refeed_after_ms
 
 
 def test_sweep_turns_dead_reservation_into_spend_and_refeeds(any_redis: redis.Redis,

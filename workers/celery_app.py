@@ -6,7 +6,8 @@
 - ``task_ignore_result``: results live in our counters, not in a result backend;
 - the broker's connection pools above the thread count (else acks fail and tasks run twice);
 - ``visibility_timeout`` well above the longest call with its retries and waits;
-- the beat's tasks on their own queue, so they never wait behind the backlog.
+- the beat's tasks on their own queue, consumed only by the beat's own worker
+  (``celery worker --beat -Q swarm.beat``), so they never wait behind the backlog.
 """
 
 from __future__ import annotations
@@ -14,9 +15,7 @@ from __future__ import annotations
 from celery import Celery
 
 from swarm.config import load_settings
-
-AGENT_QUEUE = "swarm"
-BEAT_QUEUE = "swarm.beat"
+from swarm.keys import AGENT_QUEUE, BEAT_QUEUE
 
 settings = load_settings()
 threads = settings.threads
@@ -44,7 +43,7 @@ app.conf.update(
     worker_hijack_root_logger=False,
     beat_schedule={
         "orchestrate": {"task": "swarm.orchestrate", "schedule": settings.orchestrate_every_s},
-        "sweep": {"task": "swarm.sweep", "schedule": 30.0},
+        "sweep": {"task": "swarm.sweep", "schedule": settings.sweep_every_s},
     },
     beat_schedule_filename=str(settings.state_dir / "celerybeat-schedule"),
 )

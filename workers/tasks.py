@@ -11,14 +11,14 @@ from celery.signals import worker_init
 from swarm import runs
 from swarm.agent import Agent
 from swarm.errors import ConfigError
-from swarm.keys import RUNS
+from swarm.keys import AGENT_QUEUE, RUNS
 from swarm.logs import setup_logging
 from swarm.orchestrator import Orchestrator, active_runs
 from swarm.outputs import OutputWriter
 from swarm.producer import Feeder
 from swarm.providers.kimi import KimiClient, make_client
 from swarm.redisconn import connect
-from workers.celery_app import AGENT_QUEUE, app, settings
+from workers.celery_app import app, settings
 
 log = logging.getLogger("swarm.tasks")
 

@@ -1,5 +1,5 @@
 -- admit: may this task call the provider now?  One atomic step per attempt.
--- KEYS: 1 meta  2 done  3 leases  4 rate  5 budget  6 resv  7 counters  8 pending
+-- KEYS: 1 meta  2 done  3 leases  4 rate  5 budget  6 resv  7 counters  8 pending  9 skipped
 -- ARGV: 1 now_ms  2 slot  3 est_tokens (prompt estimate + max_tokens)
 --       4 reserve_micro (worst-case cost, micro-USD)  5 rpm  6 tpm  7 max_concurrent
 --       8 lease_ttl_ms  9 mode ("new": first attempt; "retry": lease and reservation held)
@@ -33,9 +33,25 @@ if state ~= 'running' then
     redis.call('SETBIT', KEYS[2], slot, 1)
     redis.call('HINCRBY', KEYS[7], 'skipped', 1)
     redis.call('ZREM', KEYS[8], slot)
+    redis.call('SADD', KEYS[9], slot)
     redis.call('HDEL', KEYS[6], slot)
   end
   return {'skip', 0, state}
+end
+
+-- Leases past their TTL belong to dead workers: their reservations become spend (the call
+-- may have been billed), so neither concurrency nor budget waits on them.
+local expired = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'LIMIT', 0, 100)
+for _, s in ipairs(expired) do
+  local held = tonumber(redis.call('HGET', KEYS[6], s))
+  if held then
+    redis.call('HDEL', KEYS[6], s)
+    redis.call('HINCRBY', KEYS[5], 'reserved', -held)
+    redis.call('HINCRBY', KEYS[5], 'spent', held)
+    redis.call('HINCRBY', KEYS[7], 'cost_kimi_micro', held)
+    redis.call('HINCRBY', KEYS[7], 'lost_reservations', 1)
+  end
+  redis.call('ZREM', KEYS[3], s)
 end
 
 local reserved = tonumber(redis.call('HGET', KEYS[5], 'reserved') or '0')
@@ -46,9 +62,8 @@ if fresh and spent + reserve > line then return {'stop', 0, 'budget_exhausted'} 
 local cooldown = tonumber(redis.call('HGET', KEYS[4], 'cooldown_until') or '0')
 if cooldown > now then return {'wait', cooldown - now, 'cooldown'} end
 
-if fresh then
-  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
-  if redis.call('ZCARD', KEYS[3]) >= max_conc then return {'wait', 50, 'concurrency'} end
+if fresh and redis.call('ZCARD', KEYS[3]) >= max_conc then
+  return {'wait', 50, 'concurrency'}
 end
 
 -- GCRA with no burst: requests spaced 60000/rpm ms apart, tokens 60000/tpm ms per token.

@@ -1,7 +1,7 @@
 -- settle: record a call's outcome; the actual cost replaces the reservation.
 -- KEYS: 1 meta  2 done  3 leases  4 rate  5 budget  6 resv  7 counters  8 pending
---       9 buckets  10 samples
--- ARGV: 1 now_ms  2 slot  3 outcome ("completed" | "failed")  4 cost_micro (actual, micro-USD)
+--       9 buckets  10 samples  11 skipped
+-- ARGV: 1 now_ms  2 slot  3 outcome ("completed" | "failed" | "skipped": abandoned, no call)  4 cost_micro (actual, micro-USD)
 --       5 prompt_tokens  6 completion_tokens  7 unused_tokens (estimate - actual, >= 0)
 --       8 tpm  9 category  10 parsed (0|1)  11 revenue_cents  12 sample (text, may be "")
 -- Returns {state, finished, cursor, total, duplicate (0|1)}
@@ -33,6 +33,7 @@ if redis.call('GETBIT', KEYS[2], slot) == 1 then
 else
   redis.call('SETBIT', KEYS[2], slot, 1)
   redis.call('HINCRBY', KEYS[7], outcome, 1)
+  if outcome == 'skipped' then redis.call('SADD', KEYS[11], slot) end
   redis.call('HINCRBY', KEYS[7], 'c:' .. cat .. ':' .. outcome, 1)
   redis.call('HINCRBY', KEYS[7], 'c:' .. cat .. ':tokens', ptok + ctok)
   redis.call('HINCRBY', KEYS[7], 'c:' .. cat .. ':cost_micro', cost)

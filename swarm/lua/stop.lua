@@ -5,6 +5,7 @@
 local m = redis.call('HMGET', KEYS[1], 'state', 'cursor', 'total')
 if m[1] ~= 'running' then return 0 end
 local cursor, total = tonumber(m[2]), tonumber(m[3])
-redis.call('HSET', KEYS[1], 'state', ARGV[2], 'cursor', total, 'stopped_ms', ARGV[1])
+redis.call('HSET', KEYS[1], 'state', ARGV[2], 'cursor', total, 'stopped_ms', ARGV[1],
+  'stop_cursor', cursor)
 if total > cursor then redis.call('HINCRBY', KEYS[2], 'skipped', total - cursor) end
 return 1

@@ -1,0 +1,105 @@
+"""The budget with real worker processes and the simulator billing at known prices: the
+provider's bill never passes BUDGET_USD, our ledger equals it, and a worker killed with
+SIGKILL mid-call hides no money."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import redis
+
+from swarm.embedded import RedisServer
+from swarm.sim.server import SimConfig, SimServer
+from swarm.stats import snapshot
+from tests.test_integration import KEY, base_env, swarm
+
+pytestmark = pytest.mark.integration
+
+
+def test_run_stops_at_the_line_and_the_ledger_equals_the_bill(
+        real_redis: redis.Redis, redis_server: RedisServer, tmp_path: Path) -> None:
+    budget = 0.065  # about a third of 600 tasks at ~$0.00031 each
+    with SimServer(SimConfig(latency_ms=30, jitter_ms=30)) as sim:
+        env = base_env(tmp_path, REDIS_URL=redis_server.url, MOONSHOT_API_KEY=KEY,
+                       KIMI_BASE_URL=sim.url + "/v1", MAX_CONCURRENT="12",
+                       BUDGET_USD=str(budget))
+        done = swarm(["run", "-n", "600", "--workers", "3"], env, tmp_path)
+        bill = httpx.get(sim.url + "/_stats").json()
+    assert done.returncode == 0, done.stderr[-2000:]
+    run_id = real_redis.zrevrange("swarm:runs", 0, 0)[0].decode()
+    st = snapshot(real_redis, run_id)
+    line = round(budget * 0.95 * 1e6)
+    assert st["state"] == "budget_exhausted"
+    assert bill["billed_micro"] <= budget * 1e6  # the provider's bill: never over
+    ledger = round(st["cost_kimi_usd"] * 1e6)
+    assert abs(ledger - bill["billed_micro"]) <= bill["requests"]  # within 1 micro-USD a call
+    assert ledger >= 0.85 * line  # and it did not stop early
+    assert st["completed"] + st["failed"] + st["skipped"] == 600
+    assert 100 < st["completed"] < 300
+    assert st["reserved_usd"] == 0
+
+
+@pytest.fixture
+def processes() -> Iterator[list[subprocess.Popen[bytes]]]:
+    procs: list[subprocess.Popen[bytes]] = []
+    yield procs
+    for p in procs:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait(10)
+
+
+def test_worker_killed_mid_call_never_hides_money(
+        real_redis: redis.Redis, redis_server: RedisServer, tmp_path: Path,
+        processes: list[subprocess.Popen[bytes]]) -> None:
+    budget = 0.08
+    with SimServer(SimConfig(latency_ms=300, jitter_ms=100)) as sim:
+        env = base_env(tmp_path, REDIS_URL=redis_server.url, MOONSHOT_API_KEY=KEY,
+                       KIMI_BASE_URL=sim.url + "/v1", MAX_CONCURRENT="12",
+                       WORKER_THREADS="4", BUDGET_USD=str(budget), LEASE_TTL_S="10",
+                       REFEED_AFTER_S="3", SWEEP_EVERY_S="1", ORCHESTRATE_EVERY_S="600")
+        celery = [sys.executable, "-m", "celery", "-A", "workers"]
+        for i in range(3):
+            processes.append(subprocess.Popen(
+                [*celery, "worker", "--pool", "threads", "-c", "4", "-Q", "swarm",
+                 "-n", f"kill{i}@%h", "--without-mingle", "--without-gossip", "-l", "WARNING"],
+                env=env, cwd=tmp_path, start_new_session=True,
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        processes.append(subprocess.Popen(
+            [*celery, "worker", "--beat", "-c", "2", "-Q", "swarm.beat", "-n", "killbeat@%h",
+             "-s", str(tmp_path / "beat-schedule"), "-l", "WARNING"],
+            env=env, cwd=tmp_path, start_new_session=True,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        queued = swarm(["enqueue", "-n", "400", "--run-id", "kill9"], env, tmp_path)
+        assert queued.returncode == 0, queued.stderr
+        deadline = time.monotonic() + 60
+        while snapshot(real_redis, "kill9")["completed"] < 40:
+            assert time.monotonic() < deadline, "the workers made no progress"
+            time.sleep(0.2)
+        victim = processes[0]
+        os.killpg(victim.pid, signal.SIGKILL)  # mid-call: 4 threads were busy
+        victim.wait(10)
+        deadline = time.monotonic() + 120
+        while True:
+            st = snapshot(real_redis, "kill9")
+            if st["completed"] + st["failed"] + st["skipped"] == 400:
+                break
+            assert time.monotonic() < deadline, f"not every task accounted for: {st}"
+            time.sleep(0.5)
+        bill = httpx.get(sim.url + "/_stats").json()
+    counters = {k.decode(): int(v) for k, v in real_redis.hgetall("swarm:{kill9}:cnt").items()}
+    spent = round(st["cost_usd"] * 1e6)
+    assert bill["billed_micro"] <= budget * 1e6  # never over, even with a dead worker
+    assert spent >= bill["billed_micro"]  # the dead worker's calls are counted, at worst case
+    assert spent <= budget * 0.95 * 1e6
+    assert counters.get("lost_reservations", 0) >= 1
+    assert st["reserved_usd"] == 0 and st["in_flight"] == 0
+    assert st["state"] in ("budget_exhausted", "done")
