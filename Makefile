@@ -53,6 +53,8 @@ sim: install
 
 bench: install
 	$(PY) bench/enqueue.py
+	$(PY) bench/flow.py
+	$(PY) bench/budget.py
 
 lint: install
 	$(VENV)/bin/ruff check swarm workers tests bench

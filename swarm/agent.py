@@ -9,7 +9,6 @@ import json
 import logging
 import random
 import time
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -78,6 +77,8 @@ class Agent:
             elif v.verdict == "stop":
                 self.gate.stop(spec.run_id, v.reason)
             else:
+                if v.verdict == "go" and v.wait_ms > 0:
+                    self.clock.sleep(v.wait_ms / 1000)  # to the booked request slot
                 return v
 
     def run(self, run_id: str, slot: int, category: str) -> Outcome:
@@ -97,16 +98,21 @@ class Agent:
             return Outcome("skipped" if v.verdict == "skip" else v.verdict, v.reason)
 
         attempts = 0
+        lost = 0  # attempts sent with no answer: the provider may have billed each
         started = time.monotonic()
 
         def call() -> Completion:
-            nonlocal attempts
+            nonlocal attempts, lost
             attempts += 1
             if attempts > 1:
                 again = self._admit(spec, slot, est_tokens, reserve, retry=True)
                 if again.verdict != "go":
                     raise _Abandon(again.reason)
-            return self.kimi.chat(spec.model, messages, spec.max_tokens, spec.temperature)
+            try:
+                return self.kimi.chat(spec.model, messages, spec.max_tokens, spec.temperature)
+            except NetworkError as exc:
+                lost += exc.sent
+                raise
 
         def before_sleep(rs: RetryCallState) -> None:
             exc = rs.outcome.exception() if rs.outcome else None
@@ -126,34 +132,30 @@ class Agent:
         try:
             completion = retrying(call)
         except _Abandon as exc:
-            # The run stopped while this task waited to retry: nothing was billed for it.
+            # The run stopped while this task waited to retry: only lost attempts may be billed.
             return self._finish(spec, slot, task.name, attempts, started, None,
-                                error=f"abandoned: {exc}", cost=0, reserve=reserve,
+                                error=f"abandoned: {exc}", cost=lost * reserve,
                                 est_tokens=est_tokens, outcome="skipped")
         except ProviderError as exc:
             if isinstance(exc, QuotaExhausted):
                 self.gate.stop(run_id, "quota_exhausted")
-            billed = reserve if isinstance(exc, NetworkError) and exc.sent else 0
             return self._finish(spec, slot, task.name, attempts, started, None,
-                                error=str(exc), cost=billed, reserve=reserve,
+                                error=str(exc), cost=lost * reserve,
                                 est_tokens=est_tokens, reason=exc.reason)
-        cost = spec.price.cost_micro(completion.prompt_tokens, completion.completion_tokens)
+        # An attempt that got no answer may still have been billed: count it at worst case.
+        cost = lost * reserve + spec.price.cost_micro(completion.prompt_tokens,
+                                                      completion.completion_tokens)
         return self._finish(spec, slot, task.name, attempts, started, completion, error=None,
-                            cost=cost, reserve=reserve, est_tokens=est_tokens)
+                            cost=cost, est_tokens=est_tokens)
 
     def _finish(self, spec: RunSpec, slot: int, category: str, attempts: int, started: float,
-                completion: Completion | None, *, error: str | None, cost: int, reserve: int,
-                est_tokens: int, outcome: str | None = None, reason: str = "") -> Outcome:
+                completion: Completion | None, *, error: str | None, cost: int, est_tokens: int,
+                outcome: str | None = None, reason: str = "") -> Outcome:
         task = BY_NAME[category]
         parsed = parse_answer(completion.text, task) if completion else None
         ptok = completion.prompt_tokens if completion else 0
         ctok = completion.completion_tokens if completion else 0
         status = outcome or ("completed" if completion else "failed")
-        if status == "skipped":
-            # Release the lease and reservation, count the slot skipped.
-            outcome_key, cost = "skipped", 0
-        else:
-            outcome_key = status
         revenue_cents = round(task.value_eur * spec.revenue_conversion * 100) if parsed else 0
         if completion is not None:
             self.writer.write(spec.run_id, task.folder, {
@@ -174,18 +176,16 @@ class Agent:
             })
         else:
             self.r.lpush(spec.keys.dead, json.dumps({
-                "slot": slot, "category": category, "outcome": outcome_key,
-                "reason": reason or outcome_key,
+                "slot": slot, "category": category, "outcome": status,
+                "reason": reason or status,
                 "error": redact(error or ""), "attempts": attempts,
                 "at": datetime.now(UTC).isoformat(timespec="seconds"),
-                "id": uuid.uuid4().hex[:8],
             }))
         sample = ""
-        if parsed is not None:
-            sample = json.dumps({"category": category, "answer": completion.text[:400]
-                                 if completion else ""})
+        if parsed is not None and completion is not None:
+            sample = json.dumps({"category": category, "answer": completion.text[:400]})
         settled = self.gate.settle(
-            spec, slot, outcome=outcome_key, cost_micro=cost, prompt_tokens=ptok,
+            spec, slot, outcome=status, cost_micro=cost, prompt_tokens=ptok,
             completion_tokens=ctok, unused_tokens=est_tokens - ptok - ctok, category=category,
             parsed=parsed is not None, revenue_cents=revenue_cents, sample=sample,
         )

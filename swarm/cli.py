@@ -320,16 +320,33 @@ def simulate(port: Annotated[int, typer.Option(min=0, max=65535)] = 8787,
              jitter_ms: Annotated[float, typer.Option(min=0)] = 20.0,
              api_key: Annotated[str | None, typer.Option(
                  envvar="SIM_API_KEY", help="only this key is accepted")] = None,
-             seed: int = 0) -> None:
-    """The provider simulator (Moonshot and Anthropic APIs) on 127.0.0.1."""
+             seed: int = 0,
+             rpm: Annotated[int | None, typer.Option(min=1, help="requests per window")] = None,
+             tpm: Annotated[int | None, typer.Option(min=1, help="tokens per window")] = None,
+             concurrency: Annotated[int | None, typer.Option(min=1)] = None,
+             window_s: Annotated[float, typer.Option(min=0.1)] = 60.0,
+             error_rate: Annotated[float, typer.Option(min=0, max=1)] = 0.0,
+             hang_rate: Annotated[float, typer.Option(min=0, max=1)] = 0.0,
+             hang_s: Annotated[float, typer.Option(min=0)] = 30.0,
+             drop_rate: Annotated[float, typer.Option(min=0, max=1)] = 0.0,
+             claude_error_rate: Annotated[float, typer.Option(min=0, max=1)] = 0.0,
+             quota_usd: Annotated[float | None, typer.Option(min=0)] = None) -> None:
+    """The provider simulator (Moonshot and Anthropic APIs) on 127.0.0.1, with the account's
+    limits (answered 429 with Retry-After like Moonshot) and seeded faults."""
+    from swarm.sim.limits import Faults, Limits
     from swarm.sim.server import SimConfig, serve
 
     def ready(bound: int) -> None:
         print(f"simulator listening on http://127.0.0.1:{bound}", flush=True)
 
+    config = SimConfig(
+        latency_ms=latency_ms, jitter_ms=jitter_ms, api_key=api_key, seed=seed,
+        limits=Limits(rpm=rpm, tpm=tpm, concurrency=concurrency, window_s=window_s),
+        faults=Faults(error_rate=error_rate, hang_rate=hang_rate, hang_s=hang_s,
+                      drop_rate=drop_rate, claude_error_rate=claude_error_rate,
+                      quota_micro=None if quota_usd is None else int(quota_usd * 1e6)))
     with contextlib.suppress(KeyboardInterrupt):
-        serve(SimConfig(latency_ms=latency_ms, jitter_ms=jitter_ms, api_key=api_key, seed=seed),
-              "127.0.0.1", port, on_ready=ready)
+        serve(config, "127.0.0.1", port, on_ready=ready)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -14,6 +14,16 @@ from swarm.redisconn import text
 from swarm.runs import RunSpec
 from swarm.scripts import Scripts
 
+# The share of the account's RPM and TPM we aim at: requests are spaced evenly, and a 2 %
+# margin keeps network jitter from ever putting one request too many in a provider's window.
+RATE_HEADROOM = 0.98
+BOOK_AHEAD_MS = 1000  # a caller may book its request slot this far ahead, then sleeps to it
+
+
+def paced(spec: RunSpec) -> tuple[float, float]:
+    """The RPM and TPM the scripts pace to."""
+    return spec.rpm * RATE_HEADROOM, spec.tpm * RATE_HEADROOM
+
 
 @dataclass(frozen=True)
 class Verdict:
@@ -39,10 +49,12 @@ class Gate:
 
     def admit(self, spec: RunSpec, slot: int, est_tokens: int, reserve_micro: int,
               retry: bool = False) -> Verdict:
+        rpm, tpm = paced(spec)
         v, wait, reason = self.scripts.admit(
             keys=spec.keys.admit_keys(),
-            args=[self.clock.now_ms(), slot, est_tokens, reserve_micro, spec.rpm, spec.tpm,
-                  spec.max_concurrent, spec.lease_ttl_ms, "retry" if retry else "new"],
+            args=[self.clock.now_ms(), slot, est_tokens, reserve_micro, rpm, tpm,
+                  spec.max_concurrent, spec.lease_ttl_ms, "retry" if retry else "new",
+                  BOOK_AHEAD_MS],
         )
         return Verdict(text(v), int(wait), text(reason))
 
@@ -52,7 +64,7 @@ class Gate:
         state, finished, cursor, total, dup = self.scripts.settle(
             keys=spec.keys.settle_keys(),
             args=[self.clock.now_ms(), slot, outcome, cost_micro, prompt_tokens,
-                  completion_tokens, max(0, unused_tokens), spec.tpm, category,
+                  completion_tokens, max(0, unused_tokens), paced(spec)[1], category,
                   1 if parsed else 0, revenue_cents, sample],
         )
         return Settled(text(state), int(finished), int(cursor), int(total), bool(dup))

@@ -13,7 +13,7 @@ from swarm.prices import Price
 from swarm.runs import RunSpec
 
 
-def make_spec(run_id: str = "r1", total: int = 100, *, rpm: int = 60_000, tpm: int = 10**9,
+def make_spec(run_id: str = "r1", total: int = 100, *, rpm: int = 10**7, tpm: int = 10**9,
               max_concurrent: int = 10, window: int = 20, price: Price | None = None,
               lease_ttl_ms: int = 60_000) -> RunSpec:
     return RunSpec(

@@ -3,16 +3,18 @@ real redis-server."""
 
 from __future__ import annotations
 
+import math
+
 import redis
 
 from swarm.clock import FakeClock
-from swarm.limits import Gate
+from swarm.limits import BOOK_AHEAD_MS, RATE_HEADROOM, Gate, Verdict
 from tests.helpers import create_run, make_spec
 
 
 class Ticking:
-    """The fixed clock, moved 1 ms at every read: calls never share a millisecond, so the
-    RPM spacing (1 ms at 60,000 RPM) stays out of tests about other limits."""
+    """The fixed clock, moved 1 ms at every read: calls never share a millisecond, so RPM
+    spacing stays out of the tests about other limits."""
 
     def __init__(self, clock: FakeClock) -> None:
         self.clock = clock
@@ -32,16 +34,22 @@ def settle(gate: Gate, spec, slot: int, cost: int = 100, outcome: str = "complet
                        parsed=True, revenue_cents=10_000)
 
 
-def test_rpm_spaces_requests_exactly(any_redis: redis.Redis, clock: FakeClock) -> None:
-    spec = create_run(any_redis, make_spec(rpm=600))  # one request per 100 ms
+def test_rpm_books_evenly_spaced_slots(any_redis: redis.Redis, clock: FakeClock) -> None:
+    spec = create_run(any_redis, make_spec(rpm=600, max_concurrent=100))
+    spacing = 60_000 / (600 * RATE_HEADROOM)  # 102.04 ms: 588 requests a minute
     gate = Gate(any_redis, clock)
-    assert gate.admit(spec, 0, 100, 10).verdict == "go"
-    v = gate.admit(spec, 1, 100, 10)
-    assert (v.verdict, v.reason, v.wait_ms) == ("wait", "rpm", 100)
-    clock.advance(99)
-    assert gate.admit(spec, 1, 100, 10).verdict == "wait"
-    clock.advance(1)
-    assert gate.admit(spec, 1, 100, 10).verdict == "go"
+    booked = []
+    for slot in range(20):
+        v = gate.admit(spec, slot, 100, 10)
+        if v.verdict != "go":
+            break
+        booked.append(v.wait_ms)  # each caller sleeps to its own slot: nobody polls for it
+    assert booked == [math.ceil(k * spacing) for k in range(len(booked))]
+    assert (len(booked) - 1) * spacing <= BOOK_AHEAD_MS < len(booked) * spacing
+    assert (v.verdict, v.reason) == ("wait", "rpm")
+    assert v.wait_ms == math.ceil(len(booked) * spacing - BOOK_AHEAD_MS)
+    clock.advance(v.wait_ms)
+    assert gate.admit(spec, len(booked), 100, 10).verdict == "go"
 
 
 def test_rpm_never_exceeds_limit_in_any_minute(any_redis: redis.Redis, clock: FakeClock) -> None:
@@ -49,31 +57,31 @@ def test_rpm_never_exceeds_limit_in_any_minute(any_redis: redis.Redis, clock: Fa
     gate = Gate(any_redis, clock)
     granted = []
     slot = 0
-    for _ in range(5000):  # callers polling every 7 ms for three minutes
-        if gate.admit(spec, slot, 10, 1).verdict == "go":
-            granted.append(clock.now_ms())
+    for _ in range(5000):  # callers polling every 37 ms for three minutes
+        v = gate.admit(spec, slot, 10, 1)
+        if v.verdict == "go":
+            granted.append(clock.now_ms() + v.wait_ms)  # when the call is made
             slot += 1
         clock.advance(37)
     for t in granted:
         in_window = sum(1 for u in granted if t <= u < t + 60_000)
         assert in_window <= 120
-    assert len(granted) >= 120 * 3 - 2  # and the full rate is used
+    assert len(granted) >= 120 * 3 * RATE_HEADROOM - 2  # and the paced rate is all used
 
 
 def test_tpm_charges_estimate_and_settle_refunds(any_redis: redis.Redis,
                                                  clock: FakeClock) -> None:
-    spec = create_run(any_redis, make_spec(tpm=60_000))  # 1 token per ms
+    spec = create_run(any_redis, make_spec(tpm=60_000))
+    per_token = 60_000 / (60_000 * RATE_HEADROOM)  # 1.0204 ms per token
     gate = Gate(any_redis, clock)
-    assert gate.admit(spec, 0, 1000, 10).verdict == "go"
+    assert gate.admit(spec, 0, 1000, 10) == Verdict("go", 0, "")
     clock.advance(1)
-    v = gate.admit(spec, 1, 1000, 10)
+    v = gate.admit(spec, 1, 1000, 10)  # its slot would start 1020 ms from now: too far ahead
     assert (v.verdict, v.reason) == ("wait", "tpm")
-    assert v.wait_ms == 999
+    assert v.wait_ms == math.ceil(1000 * per_token - 1 - BOOK_AHEAD_MS)
     settle(gate, spec, 0, unused=900)  # used only 100 of the 1000 reserved tokens
     v = gate.admit(spec, 1, 1000, 10)
-    assert (v.verdict, v.wait_ms) == ("wait", 99)  # the refund moved the schedule back 900 ms
-    clock.advance(99)
-    assert gate.admit(spec, 1, 1000, 10).verdict == "go"
+    assert (v.verdict, v.wait_ms) == ("go", math.ceil(100 * per_token - 1))  # refunded 900
 
 
 def test_concurrency_leases_and_expiry(any_redis: redis.Redis, clock: FakeClock) -> None:

@@ -3,8 +3,10 @@
 -- ARGV: 1 now_ms  2 slot  3 est_tokens (prompt estimate + max_tokens)
 --       4 reserve_micro (worst-case cost, micro-USD)  5 rpm  6 tpm  7 max_concurrent
 --       8 lease_ttl_ms  9 mode ("new": first attempt; "retry": lease and reservation held)
+--       10 ahead_ms (how far ahead a request slot may be booked)
 -- Returns {verdict, wait_ms, reason}:
---   go    take the call: RPM/TPM credit taken; on "new" a lease and a reservation too
+--   go    call after wait_ms: the next RPM/TPM slot is booked for this caller (no other
+--         caller can take it, so nobody polls for it); on "new" a lease and a reservation too
 --   wait  try again after wait_ms (reason: cooldown, concurrency, rpm, tpm, budget)
 --   stop  the budget's stop line is reached: the caller stops the run, then admits again
 --   skip  the run is not running: the slot is now counted as skipped (no call)
@@ -19,6 +21,7 @@ local rpm, tpm = tonumber(ARGV[5]), tonumber(ARGV[6])
 local max_conc = tonumber(ARGV[7])
 local ttl = tonumber(ARGV[8])
 local fresh = ARGV[9] == 'new'
+local ahead = tonumber(ARGV[10])
 
 local state = redis.call('HGET', KEYS[1], 'state')
 if not state then return {'gone', 0, 'no such run'} end
@@ -67,19 +70,22 @@ if fresh and redis.call('ZCARD', KEYS[3]) >= max_conc then
 end
 
 -- GCRA with no burst: requests spaced 60000/rpm ms apart, tokens 60000/tpm ms per token.
+-- The caller books the earliest slot both allow, if it is at most ahead_ms away.
 local rpm_tat = tonumber(redis.call('HGET', KEYS[4], 'rpm_tat') or '0')
-if rpm_tat > now then return {'wait', math.ceil(rpm_tat - now), 'rpm'} end
 local tpm_tat = tonumber(redis.call('HGET', KEYS[4], 'tpm_tat') or '0')
-if tpm_tat > now then return {'wait', math.ceil(tpm_tat - now), 'tpm'} end
+local start = math.max(now, rpm_tat, tpm_tat)
+if start - now > ahead then
+  return {'wait', math.ceil(start - now - ahead), rpm_tat >= tpm_tat and 'rpm' or 'tpm'}
+end
 
 if fresh and spent + reserved + reserve > line then return {'wait', 100, 'budget'} end
 
-redis.call('HSET', KEYS[4], 'rpm_tat', now + 60000 / rpm,
-  'tpm_tat', math.max(tpm_tat, now) + est_tokens * 60000 / tpm)
-redis.call('ZADD', KEYS[3], now + ttl, slot)
+redis.call('HSET', KEYS[4], 'rpm_tat', start + 60000 / rpm,
+  'tpm_tat', start + est_tokens * 60000 / tpm)
+redis.call('ZADD', KEYS[3], start + ttl, slot)
 if fresh then
   redis.call('HINCRBY', KEYS[5], 'reserved', reserve)
   redis.call('HSET', KEYS[6], slot, reserve)
 end
 redis.call('HINCRBY', KEYS[7], 'requests', 1)
-return {'go', 0, ''}
+return {'go', math.ceil(start - now), ''}

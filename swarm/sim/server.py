@@ -18,6 +18,7 @@ from aiohttp import web
 
 from swarm.prices import PRICES
 from swarm.sim.answers import chat_answer, count_tokens, review_answer, rng_for
+from swarm.sim.limits import FaultDice, Faults, Limits, Window, peak_in_window, retry_after_header
 
 
 @dataclass
@@ -26,6 +27,8 @@ class SimConfig:
     jitter_ms: float = 20.0
     api_key: str | None = None  # when set, other keys get 401
     seed: int = 0
+    limits: Limits = field(default_factory=Limits)
+    faults: Faults = field(default_factory=Faults)
 
 
 @dataclass
@@ -39,9 +42,25 @@ class Ledger:
     claude_billed_micro: int = 0
     in_flight: int = 0
     max_in_flight: int = 0
+    arrivals: list[float] = field(default_factory=list)  # loop time of every chat request
+    ok_times: list[float] = field(default_factory=list)  # loop time of every answered one
 
     def count(self, status: int) -> None:
         self.by_status[str(status)] = self.by_status.get(str(status), 0) + 1
+
+    def report(self, window_s: float) -> dict[str, Any]:
+        out = {k: v for k, v in asdict(self).items() if k not in ("arrivals", "ok_times")}
+        peak = peak_in_window(self.arrivals, window_s)
+        ok = self.ok_times
+        span = ok[-1] - ok[0] if len(ok) > 1 else 0.0
+        out.update({
+            "count_429": self.by_status.get("429", 0),
+            "window_s": window_s,
+            "peak_in_window": peak,
+            "peak_rpm": round(peak * 60 / window_s, 1),
+            "ok_per_s": round((len(ok) - 1) / span, 3) if span > 0 else None,
+        })
+        return out
 
 
 def _moonshot_error(status: int, etype: str, message: str,
@@ -61,6 +80,9 @@ class Simulator:
         self.config = config
         self.ledger = Ledger()
         self.rng = random.Random(config.seed)
+        self.dice = FaultDice(config.faults, config.seed)
+        self.rpm = Window(config.limits.window_s)
+        self.tpm = Window(config.limits.window_s)
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -96,17 +118,32 @@ class Simulator:
         if price is None:
             ledger.count(404)
             return _moonshot_error(404, "resource_not_found_error", f"Not found the model {model}")
-        ledger.in_flight += 1
-        ledger.max_in_flight = max(ledger.max_in_flight, ledger.in_flight)
-        try:
-            await self._latency()
-        finally:
-            ledger.in_flight -= 1
         text = chat_answer(messages, rng_for(messages))
         ptok = sum(count_tokens(str(m.get("content", ""))) + 4 for m in messages)
         ctok, finish = count_tokens(text), "stop"
         if ctok > max_tokens:
             text, ctok, finish = text[: max_tokens * 4], max_tokens, "length"
+        refused = self._refuse(ptok + ctok)
+        if refused is not None:
+            return refused
+        fault = self.dice.roll()
+        if fault is not None and fault not in ("hang", "drop"):
+            return self._fault(fault)
+        ledger.in_flight += 1
+        ledger.max_in_flight = max(ledger.max_in_flight, ledger.in_flight)
+        try:
+            if fault == "drop":
+                await self._latency()
+                ledger.count(0)
+                if request.transport is not None:
+                    request.transport.abort()  # the connection dies with no answer, unbilled
+                return web.Response(status=500)
+            await self._latency()
+            if fault == "hang":
+                await asyncio.sleep(self.config.faults.hang_s)
+        finally:
+            ledger.in_flight -= 1
+        ledger.ok_times.append(asyncio.get_running_loop().time())
         ledger.count(200)
         ledger.prompt_tokens += ptok
         ledger.completion_tokens += ctok
@@ -121,6 +158,41 @@ class Simulator:
             "usage": {"prompt_tokens": ptok, "completion_tokens": ctok,
                       "total_tokens": ptok + ctok},
         })
+
+    def _refuse(self, tokens: int) -> web.Response | None:
+        """The account's limits and quota, checked as a request arrives."""
+        lim, ledger = self.config.limits, self.ledger
+        now = asyncio.get_running_loop().time()
+        ledger.arrivals.append(now)
+        quota = self.config.faults.quota_micro
+        if quota is not None and ledger.billed_micro >= quota:
+            ledger.count(429)
+            return _moonshot_error(429, "exceeded_current_quota_error",
+                                   "Your account balance is insufficient")
+        if lim.concurrency is not None and ledger.in_flight >= lim.concurrency:
+            ledger.count(429)
+            return _moonshot_error(429, "rate_limit_reached_error",
+                                   f"max organization concurrency {lim.concurrency} reached",
+                                   {"Retry-After": "1"})
+        for window, limit, amount, what in ((self.rpm, lim.rpm, 1, "RPM"),
+                                            (self.tpm, lim.tpm, tokens, "TPM")):
+            if limit is not None:
+                wait = window.room(now, limit, amount)
+                if wait > 0:
+                    ledger.count(429)
+                    return _moonshot_error(429, "rate_limit_reached_error",
+                                           f"max {what} {limit} reached",
+                                           {"Retry-After": retry_after_header(wait)})
+        self.rpm.add(now)
+        self.tpm.add(now, tokens)
+        return None
+
+    def _fault(self, fault: str) -> web.Response:
+        status, etype = {"error_500": (500, "server_error"), "error_503": (503, "server_error"),
+                         "overloaded": (429, "engine_overloaded_error")}[fault]
+        self.ledger.count(status)
+        headers = {"Retry-After": "1"} if status == 429 else None
+        return _moonshot_error(status, etype, "injected fault", headers)
 
     async def messages(self, request: web.Request) -> web.Response:
         ledger = self.ledger
@@ -140,6 +212,14 @@ class Simulator:
         if price is None:
             ledger.count(404)
             return _anthropic_error(404, "not_found_error", f"model: {model}")
+        fault = self.dice.roll_claude()
+        if fault == "rate_limit":
+            ledger.count(429)
+            return _anthropic_error(429, "rate_limit_error", "injected rate limit",
+                                    {"retry-after": "1"})
+        if fault == "overloaded":
+            ledger.count(529)
+            return _anthropic_error(529, "overloaded_error", "Overloaded")
         await self._latency()
         prompt = " ".join(str(m.get("content", "")) for m in msgs)
         text = review_answer(prompt, rng_for(msgs))
@@ -159,7 +239,7 @@ class Simulator:
         })
 
     async def stats(self, request: web.Request) -> web.Response:
-        return web.json_response(asdict(self.ledger))
+        return web.json_response(self.ledger.report(self.config.limits.window_s))
 
 
 class SimServer:
