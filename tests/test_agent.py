@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import httpx
 import pytest
 import redis
 
@@ -13,6 +14,7 @@ from swarm.budget import Ledger
 from swarm.clock import FakeClock
 from swarm.config import Settings
 from swarm.outputs import read_records
+from swarm.producer import retry_failed
 from swarm.stats import snapshot
 from tests.harness import KEY, Harness, Provider, error
 
@@ -107,3 +109,32 @@ def test_budget_stop_never_overshoots_and_accounts_for_every_task(
     assert spent >= line - 2 * 1070  # stopped only when not even a worst case fitted
     assert st["completed"] + st["failed"] + st["skipped"] == 200
     assert st["completed"] == h.provider.calls
+
+
+def test_an_unanswered_attempt_is_charged_at_worst_case(harness: Harness) -> None:
+    """A request that got no answer may have been billed: the ledger counts it at the
+    reservation, so our spend is never below the provider's bill."""
+    def drop(request: httpx.Request) -> httpx.Response:
+        raise httpx.ReadTimeout("no answer", request=request)
+
+    harness.provider.script = [drop]
+    run_id = harness.start(1)
+    assert harness.drain() == ["completed"]
+    [rec] = read_records(harness.settings.output_dir, run_id)
+    spent = Ledger(harness.r).snapshot(run_id).spent_micro
+    assert rec["attempts"] == 2
+    assert spent == round(rec["cost_usd"] * 1e6)  # the output line carries the whole charge
+    assert spent > 1000  # the lost attempt at worst case (> $0.001) plus the answer
+
+
+def test_retry_failed_feeds_dead_letters_again(harness: Harness) -> None:
+    harness.provider.script = [error(401, "invalid_authentication_error")] * 2
+    run_id = harness.start(5)
+    assert sorted(harness.drain()) == ["completed"] * 3 + ["failed"] * 2
+    assert snapshot(harness.r, run_id, harness.clock)["state"] == "done"
+    assert retry_failed(harness.r, run_id, harness.queue.publish, harness.clock) == 2
+    assert snapshot(harness.r, run_id, harness.clock)["state"] == "running"
+    assert harness.drain() == ["completed", "completed"]
+    st = snapshot(harness.r, run_id, harness.clock)
+    assert (st["state"], st["completed"], st["failed"]) == ("done", 5, 0)
+    assert retry_failed(harness.r, run_id, harness.queue.publish, harness.clock) == 0
