@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 RUNS = "swarm:runs"  # zset: run_id -> created_ms (the latest run is the highest)
+CLAUDE_HOLDERS = "swarm:claude:holders"  # zset: Claude calls in flight (MAX_CLAUDE_AGENTS)
 AGENT_QUEUE = "swarm"  # Celery queue of agent tasks, consumed by every worker
 BEAT_QUEUE = "swarm.beat"  # reviews and sweeps, consumed only by the beat's own worker
 
@@ -66,8 +67,12 @@ class RunKeys:
         return self._k("skipped")
 
     @property
-    def orchestrator_lock(self) -> str:
+    def orchestrator_lock(self) -> str:  # held while a review runs
         return self._k("orch_lock")
+
+    @property
+    def orchestrator_cadence(self) -> str:  # set by each review for most of the interval
+        return self._k("orch_cadence")
 
     def admit_keys(self) -> list[str]:
         return [self.meta, self.done, self.leases, self.rate, self.budget, self.resv,

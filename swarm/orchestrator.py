@@ -12,6 +12,7 @@ import hashlib
 import json
 import logging
 import re
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -28,15 +29,17 @@ from swarm.clock import SYSTEM as SYSTEM_CLOCK
 from swarm.clock import Clock
 from swarm.config import Settings
 from swarm.errors import ProviderError, redact
-from swarm.keys import RUNS, RunKeys
+from swarm.keys import CLAUDE_HOLDERS, RUNS, RunKeys
 from swarm.providers.anthropic import AnthropicClient
 from swarm.providers.http import is_retryable, wait_for
 from swarm.redisconn import text
+from swarm.scripts import Scripts
 
 log = logging.getLogger("swarm.orchestrator")
 
 W_MIN, W_MAX, MAX_STEP = 0.1, 5.0, 2.0
 MIN_SAMPLE = 5  # finished tasks a category needs before the rules move its weight
+LOCK_TTL_MS = 300_000  # a review (or a Claude call) that died frees its place after this
 
 REVIEW_SYSTEM = (
     "You review a running batch of LLM agent tasks and re-weight the task mix toward the "
@@ -56,6 +59,10 @@ class Decision(BaseModel):
     weights: dict[str, float]
     concurrency_advice: Literal["lower", "keep", "raise"]
     critical_actions: list[str] = Field(default_factory=list, max_length=10)
+
+
+class _NotAsked(Exception):
+    """Claude was not asked (no price, no budget left for it, MAX_CLAUDE_AGENTS busy)."""
 
 
 def aggregate(r: redis.Redis, run_id: str) -> dict[str, Any]:
@@ -139,6 +146,7 @@ class Orchestrator:
         self.r = r
         self.clock = clock
         self.ledger = Ledger(r)
+        self.scripts = Scripts(r)
         self.claude: AnthropicClient | None = None
         if settings.anthropic_api_key is not None:
             self.claude = AnthropicClient(
@@ -146,12 +154,15 @@ class Orchestrator:
                 http or httpx.Client(timeout=httpx.Timeout(60.0, connect=10.0)))
 
     def review(self, run_id: str) -> dict[str, Any] | None:
-        """One review of one run, unless another is under way (returns None then)."""
+        """One review of one run; None when another is under way, or when the last one was
+        less than 80 % of ORCHESTRATE_EVERY_S ago (so a second beat adds no reviews)."""
         k = RunKeys(run_id)
-        ttl_ms = max(10_000, int(self.settings.orchestrate_every_s * 2000))
-        if not self.r.set(k.orchestrator_lock, "1", nx=True, px=ttl_ms):
+        every_ms = int(self.settings.orchestrate_every_s * 1000)
+        if not self.r.set(k.orchestrator_lock, "1", nx=True, px=LOCK_TTL_MS):
             return None
         try:
+            if not self.r.set(k.orchestrator_cadence, "1", nx=True, px=max(1, every_ms * 4 // 5)):
+                return None
             return self._review(run_id)
         finally:
             self.r.delete(k.orchestrator_lock)
@@ -165,9 +176,10 @@ class Orchestrator:
             try:
                 decision, cost = self._ask_claude(run_id, agg)
                 source = "claude"
-            except (ProviderError, ValueError) as exc:
+            except (ProviderError, _NotAsked) as exc:  # Claude unavailable: the rules decide
                 error = redact(str(exc))
-                source = "claude-rejected" if isinstance(exc, ValueError) else "rules"
+            except ValueError as exc:  # Claude answered, but not a valid decision
+                error, source = redact(str(exc)), "claude-rejected"
         if decision is None and source == "rules":
             decision = rules_decision(agg)
         applied, rejected = False, error
@@ -185,6 +197,7 @@ class Orchestrator:
             "source": source, "inputs_digest": digest, "inputs": agg,
             "decision": decision.model_dump() if decision else None,
             "applied": applied, "rejected": rejected, "cost_usd": cost,
+            "cursor": int(self.r.hget(RunKeys(run_id).meta, "cursor") or 0),
             "weights_after": runs.weights(self.r, run_id),
         }
         path = Path(self.settings.output_dir) / INSIGHTS_FOLDER / f"insight_{run_id}_{seq:05d}.json"
@@ -198,7 +211,7 @@ class Orchestrator:
         s = self.settings
         price = s.anthropic_price()
         if price is None:
-            raise ValueError(f"no price for {s.anthropic_model}")
+            raise _NotAsked(f"no price for {s.anthropic_model}")
         user = "Run statistics (JSON):\n" + json.dumps(
             {"categories": agg["categories"], "weights": agg["weights"],
              "completed": agg["completed"], "failed": agg["failed"]}, sort_keys=True)
@@ -206,7 +219,12 @@ class Orchestrator:
         est_input = (len(REVIEW_SYSTEM) + len(user)) // 2 + 64
         reserve = price.cost_micro(est_input, s.anthropic_max_tokens)
         if not self.ledger.reserve(run_id, reserve):
-            raise ValueError("budget: no room for a review")
+            raise _NotAsked("budget: no room for a Claude review")
+        holder = f"{run_id}:{uuid.uuid4().hex}"
+        if not self.scripts.semaphore(keys=[CLAUDE_HOLDERS], args=[
+                self.clock.now_ms(), LOCK_TTL_MS, s.max_claude_agents, holder]):
+            self.ledger.settle(run_id, reserve, 0, "cost_claude_micro")
+            raise _NotAsked(f"MAX_CLAUDE_AGENTS={s.max_claude_agents} Claude calls under way")
         actual = 0
         try:
             completion = Retrying(
@@ -216,6 +234,7 @@ class Orchestrator:
             )(self.claude.message, s.anthropic_model, REVIEW_SYSTEM, user, s.anthropic_max_tokens)
             actual = price.cost_micro(completion.prompt_tokens, completion.completion_tokens)
         finally:
+            self.r.zrem(CLAUDE_HOLDERS, holder)
             self.ledger.settle(run_id, reserve, actual, "cost_claude_micro")
         return parse_decision(completion.text), actual / 1e6
 

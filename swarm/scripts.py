@@ -8,12 +8,13 @@ from typing import Any
 
 import redis
 
-NAMES = ("admit", "settle", "claim", "stop", "cooldown", "sweep", "ledger", "retry", "resume")
+_LUA = resources.files("swarm") / "lua"
+NAMES = tuple(sorted(f.name[:-4] for f in _LUA.iterdir() if f.name.endswith(".lua")))
 
 
 @cache
 def source(name: str) -> str:
-    return (resources.files("swarm") / "lua" / f"{name}.lua").read_text(encoding="utf-8")
+    return (_LUA / f"{name}.lua").read_text(encoding="utf-8")
 
 
 class Scripts:

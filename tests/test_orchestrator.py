@@ -134,3 +134,45 @@ def test_one_review_at_a_time(real_redis: redis.Redis, settings: Settings) -> No
     assert Orchestrator(settings, real_redis).review(spec.run_id) is None
     real_redis.delete(spec.keys.orchestrator_lock)
     assert Orchestrator(settings, real_redis).review(spec.run_id) is not None
+
+
+def test_a_second_beat_adds_no_reviews(real_redis: redis.Redis, settings: Settings) -> None:
+    spec = create_run(real_redis, make_spec())
+    orch = Orchestrator(settings.model_copy(update={"orchestrate_every_s": 60}), real_redis)
+    assert orch.review(spec.run_id) is not None
+    assert orch.review(spec.run_id) is None  # the other beat's tick, moments later
+    assert int(real_redis.hget(spec.keys.counters, "orchestrations")) == 1
+
+
+def test_max_claude_agents_bounds_calls_and_the_rules_step_in(real_redis: redis.Redis,
+                                                              settings: Settings,
+                                                              sim: SimServer) -> None:
+    from swarm.keys import CLAUDE_HOLDERS
+
+    spec = seeded_run(real_redis)
+    s = with_key(settings).model_copy(update={"anthropic_base_url": sim.url,
+                                              "max_claude_agents": 2})
+    real_redis.zadd(CLAUDE_HOLDERS, {"other-run:a": 10**15, "other-run:b": 10**15})
+    record = Orchestrator(s, real_redis).review(spec.run_id)
+    assert record is not None and record["source"] == "rules" and record["applied"]
+    assert "MAX_CLAUDE_AGENTS=2" in record["rejected"]
+    assert httpx.get(sim.url + "/_stats").json()["claude_requests"] == 0
+    assert Ledger(real_redis).snapshot(spec.run_id).reserved_micro == 0
+
+
+def test_claude_429_and_529_are_retried_then_the_rules_step_in(real_redis: redis.Redis,
+                                                               settings: Settings) -> None:
+    from swarm.clock import FakeClock
+    from swarm.sim.limits import Faults
+    from swarm.sim.server import SimConfig
+
+    spec = seeded_run(real_redis)
+    config = SimConfig(latency_ms=0, jitter_ms=0, faults=Faults(claude_error_rate=1.0))
+    with SimServer(config) as failing:
+        s = with_key(settings).model_copy(update={"anthropic_base_url": failing.url})
+        clock = FakeClock()
+        record = Orchestrator(s, real_redis, clock=clock).review(spec.run_id)
+        asked = httpx.get(failing.url + "/_stats").json()["claude_requests"]
+    assert record is not None and record["source"] == "rules" and record["applied"]
+    assert asked == 3 and len(clock.slept) == 2  # three attempts, waits on the injected clock
+    assert Ledger(real_redis).snapshot(spec.run_id).claude_micro == 0  # errors are not billed
