@@ -315,6 +315,26 @@ def flower(profile: ProfileOpt = None) -> None:
 
 
 @app.command()
+def metrics(port: Annotated[int, typer.Option(min=1, max=65535)] = 9108,
+            host: Annotated[str, typer.Option(help="0.0.0.0 in a container")] = "127.0.0.1",
+            profile: ProfileOpt = None) -> None:
+    """Serve Prometheus metrics of the latest runs on http://HOST:PORT/metrics."""
+    from prometheus_client import CollectorRegistry, start_http_server
+
+    from swarm.metrics import SwarmCollector
+
+    s = settings_for(profile)
+    with redis_for(s) as r:
+        registry = CollectorRegistry()
+        registry.register(SwarmCollector(r))
+        start_http_server(port, addr=host, registry=registry)
+        out.print(f"metrics on http://{host}:{port}/metrics", highlight=False)
+        with contextlib.suppress(KeyboardInterrupt):
+            while True:
+                time.sleep(3600)
+
+
+@app.command()
 def simulate(port: Annotated[int, typer.Option(min=0, max=65535)] = 8787,
              latency_ms: Annotated[float, typer.Option(min=0)] = 50.0,
              jitter_ms: Annotated[float, typer.Option(min=0)] = 20.0,

@@ -40,8 +40,9 @@ def snapshot(r: redis.Redis, run_id: str, clock: Clock = SYSTEM) -> dict[str, An
     pipe.hgetall(k.budget)
     pipe.zcount(k.leases, now, "+inf")
     pipe.hgetall(k.buckets)
-    pipe.hget(k.rate, "cooldowns")
-    meta_raw, cnt_raw, budget_raw, in_flight, buckets_raw, cooldowns = pipe.execute()
+    pipe.hmget(k.rate, "cooldowns", "r429", "cooldown_ms")
+    meta_raw, cnt_raw, budget_raw, in_flight, buckets_raw, rate = pipe.execute()
+    cooldowns, r429, cooldown_ms = (int(x or 0) for x in rate)
     meta = {a.decode(): b.decode() for a, b in meta_raw.items()}
     c, b = _ints(cnt_raw), _ints(budget_raw)
     total = int(meta["total"])
@@ -79,6 +80,7 @@ def snapshot(r: redis.Redis, run_id: str, clock: Clock = SYSTEM) -> dict[str, An
         "cost_claude_usd": round(cost_claude, 6),
         "reserved_usd": round(b.get("reserved", 0) / 1e6, 6),
         "budget_usd": float(meta.get("budget_usd", 0)),
+        "stop_line_usd": round(b.get("line", 0) / 1e6, 6),
         "est_revenue": round(revenue, 2),
         "roi": round(revenue / cost, 2) if cost > 0 else None,
         "rate_per_s": round(rate, 3),
@@ -87,7 +89,11 @@ def snapshot(r: redis.Redis, run_id: str, clock: Clock = SYSTEM) -> dict[str, An
         "orchestrations": c.get("orchestrations", 0),
         "requests": c.get("requests", 0),
         "duplicates": c.get("duplicates", 0),
-        "cooldowns": int(cooldowns or 0),
+        "cooldowns": cooldowns,
+        "rate_limited": r429,
+        "cooldown_s": round(cooldown_ms / 1000, 1),
+        "admit_waits": {key[5:]: n for key, n in c.items() if key.startswith("wait:")},
+        "lost_reservations": c.get("lost_reservations", 0),
         "refed": c.get("refed", 0),
         "model": meta.get("model", ""),
         "by_category": {n: c.get(f"c:{n}:completed", 0) for n in NAMES},

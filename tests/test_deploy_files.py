@@ -25,14 +25,14 @@ def setting_names() -> set[str]:
 
 def test_services_and_their_roles() -> None:
     services = compose()["services"]
-    assert set(services) == {"redis", "worker", "beat", "flower", "producer"}
+    assert set(services) == {"redis", "worker", "beat", "flower", "metrics", "producer"}
     redis = services["redis"]
     assert "--appendonly" in redis["command"] and "yes" in redis["command"]
     assert "noeviction" in redis["command"]
     assert "healthcheck" in redis
     assert "container_name" not in services["worker"]  # so --scale worker=N works
     assert services["beat"]["deploy"]["replicas"] == 1
-    for name in ("worker", "beat", "flower", "producer"):
+    for name in ("worker", "beat", "flower", "metrics", "producer"):
         assert services[name]["env_file"][0]["path"] == ".env"
         assert services[name]["depends_on"]["redis"]["condition"] == "service_healthy"
 

@@ -21,6 +21,11 @@ local rpm, tpm = tonumber(ARGV[5]), tonumber(ARGV[6])
 local max_conc = tonumber(ARGV[7])
 local ttl = tonumber(ARGV[8])
 local fresh = ARGV[9] == 'new'
+
+local function wait(ms, reason)
+  redis.call('HINCRBY', KEYS[7], 'wait:' .. reason, 1)
+  return {'wait', ms, reason}
+end
 local ahead = tonumber(ARGV[10])
 
 local state = redis.call('HGET', KEYS[1], 'state')
@@ -63,10 +68,10 @@ local line = tonumber(redis.call('HGET', KEYS[5], 'line') or '0')
 if fresh and spent + reserve > line then return {'stop', 0, 'budget_exhausted'} end
 
 local cooldown = tonumber(redis.call('HGET', KEYS[4], 'cooldown_until') or '0')
-if cooldown > now then return {'wait', cooldown - now, 'cooldown'} end
+if cooldown > now then return wait(cooldown - now, 'cooldown') end
 
 if fresh and redis.call('ZCARD', KEYS[3]) >= max_conc then
-  return {'wait', 50, 'concurrency'}
+  return wait(50, 'concurrency')
 end
 
 -- GCRA with no burst: requests spaced 60000/rpm ms apart, tokens 60000/tpm ms per token.
@@ -75,10 +80,10 @@ local rpm_tat = tonumber(redis.call('HGET', KEYS[4], 'rpm_tat') or '0')
 local tpm_tat = tonumber(redis.call('HGET', KEYS[4], 'tpm_tat') or '0')
 local start = math.max(now, rpm_tat, tpm_tat)
 if start - now > ahead then
-  return {'wait', math.ceil(start - now - ahead), rpm_tat >= tpm_tat and 'rpm' or 'tpm'}
+  return wait(math.ceil(start - now - ahead), rpm_tat >= tpm_tat and 'rpm' or 'tpm')
 end
 
-if fresh and spent + reserved + reserve > line then return {'wait', 100, 'budget'} end
+if fresh and spent + reserved + reserve > line then return wait(100, 'budget') end
 
 redis.call('HSET', KEYS[4], 'rpm_tat', start + 60000 / rpm,
   'tpm_tat', start + est_tokens * 60000 / tpm)
