@@ -98,3 +98,7 @@ def test_enqueue_queues_a_window_and_stats_reads_it(tmp_path: Path, real_redis: 
 def test_stats_without_runs(tmp_path: Path, redis_server: RedisServer,
                             real_redis: redis.Redis) -> None:
     assert_refused(swarm(["stats"], tmp_path, REDIS_URL=redis_server.url), "no runs yet")
+
+
+def test_flower_refuses_to_start_without_auth(tmp_path: Path) -> None:
+    assert_refused(swarm(["flower"], tmp_path), "FLOWER_BASIC_AUTH is not set")
