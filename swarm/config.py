@@ -131,6 +131,7 @@ class Settings(BaseSettings):
 
     log_format: Literal["text", "json"] = "text"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    task_events: bool = True  # Celery task events, which Flower shows (about 10 % of CPU)
     flower_basic_auth: SecretStr | None = None  # "user:password", read by Flower itself
     flower_port: int = Field(5555, ge=1, le=65535)
 

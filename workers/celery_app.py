@@ -38,7 +38,7 @@ app.conf.update(
         "visibility_timeout": 4 * 3600,
         "max_connections": threads + 20,
     },
-    worker_send_task_events=True,
+    worker_send_task_events=settings.task_events,
     task_send_sent_event=False,
     worker_hijack_root_logger=False,
     beat_schedule={
