@@ -99,20 +99,24 @@ class Agent:
 
         attempts = 0
         lost = 0  # attempts sent with no answer: the provider may have billed each
+        call_ms = 0  # the answered attempt's own latency
         started = time.monotonic()
 
         def call() -> Completion:
-            nonlocal attempts, lost
+            nonlocal attempts, lost, call_ms
             attempts += 1
             if attempts > 1:
                 again = self._admit(spec, slot, est_tokens, reserve, retry=True)
                 if again.verdict != "go":
                     raise _Abandon(again.reason)
+            sent = time.monotonic()
             try:
-                return self.kimi.chat(spec.model, messages, spec.max_tokens, spec.temperature)
+                answer = self.kimi.chat(spec.model, messages, spec.max_tokens, spec.temperature)
             except NetworkError as exc:
                 lost += exc.sent
                 raise
+            call_ms = round((time.monotonic() - sent) * 1000)
+            return answer
 
         def before_sleep(rs: RetryCallState) -> None:
             exc = rs.outcome.exception() if rs.outcome else None
@@ -146,11 +150,11 @@ class Agent:
         cost = lost * reserve + spec.price.cost_micro(completion.prompt_tokens,
                                                       completion.completion_tokens)
         return self._finish(spec, slot, task.name, attempts, started, completion, error=None,
-                            cost=cost, est_tokens=est_tokens)
+                            cost=cost, est_tokens=est_tokens, call_ms=call_ms)
 
     def _finish(self, spec: RunSpec, slot: int, category: str, attempts: int, started: float,
                 completion: Completion | None, *, error: str | None, cost: int, est_tokens: int,
-                outcome: str | None = None, reason: str = "") -> Outcome:
+                outcome: str | None = None, reason: str = "", call_ms: int = 0) -> Outcome:
         task = BY_NAME[category]
         parsed = parse_answer(completion.text, task) if completion else None
         ptok = completion.prompt_tokens if completion else 0
@@ -188,6 +192,7 @@ class Agent:
             spec, slot, outcome=status, cost_micro=cost, prompt_tokens=ptok,
             completion_tokens=ctok, unused_tokens=est_tokens - ptok - ctok, category=category,
             parsed=parsed is not None, revenue_cents=revenue_cents, sample=sample,
+            call_ms=call_ms,
         )
         if settled.duplicate:
             log.warning("duplicate finish run=%s slot=%s (counted)", spec.run_id, slot)

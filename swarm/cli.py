@@ -129,14 +129,15 @@ def first_failure(checks: list[Any]) -> str:
 def validate(n: NOpt = None, test: TestOpt = False, full: FullOpt = False,
              profile: ProfileOpt = None) -> None:
     """Check settings, Redis, output folder and prices; print the capacity report."""
-    from swarm.validate import capacity_report, checks
+    from swarm.validate import capacity_report, checks, measured
 
     s = settings_for(profile)
     count = task_count(s, n, test, full)
     with redis_for(s) as r:
         result = checks(s, count, r, workers_online=_workers_online)
+        seen = measured(r, s.kimi_model)
     ok = print_checks(result)
-    for line in capacity_report(s, count):
+    for line in capacity_report(s, count, seen):
         out.print("  " + line, highlight=False, markup=False)
     if not ok:
         raise Fail(first_failure(result))
@@ -156,7 +157,7 @@ def enqueue(n: NOpt = None, test: TestOpt = False, full: FullOpt = False,
                 "--resume", help="reopen the stopped run --run-id with the current budget")
             ] = False) -> None:
     """Create a run in the shared Redis and queue its first window of tasks."""
-    from swarm.validate import capacity_report, checks
+    from swarm.validate import capacity_report, checks, measured
 
     s = settings_for(profile)
     if resume:
@@ -171,7 +172,7 @@ def enqueue(n: NOpt = None, test: TestOpt = False, full: FullOpt = False,
         result = checks(s, count, r, workers_online=_workers_online)
         if not print_checks(result):
             raise Fail(first_failure(result))
-        for line in capacity_report(s, count):
+        for line in capacity_report(s, count, measured(r, s.kimi_model)):
             out.print("  " + line, highlight=False, markup=False)
         if full and not yes:
             err.print(f"--full: {count:,} paid tasks; starting in 5 s (Ctrl+C to cancel)")

@@ -60,12 +60,12 @@ class Gate:
 
     def settle(self, spec: RunSpec, slot: int, *, outcome: str, cost_micro: int,
                prompt_tokens: int, completion_tokens: int, unused_tokens: int, category: str,
-               parsed: bool, revenue_cents: int, sample: str = "") -> Settled:
+               parsed: bool, revenue_cents: int, sample: str = "", call_ms: int = 0) -> Settled:
         state, finished, cursor, total, dup = self.scripts.settle(
             keys=spec.keys.settle_keys(),
             args=[self.clock.now_ms(), slot, outcome, cost_micro, prompt_tokens,
                   completion_tokens, max(0, unused_tokens), paced(spec)[1], category,
-                  1 if parsed else 0, revenue_cents, sample],
+                  1 if parsed else 0, revenue_cents, sample, call_ms],
         )
         return Settled(text(state), int(finished), int(cursor), int(total), bool(dup))
 

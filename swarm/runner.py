@@ -30,7 +30,7 @@ from swarm.procs import Children, python_cmd
 from swarm.redisconn import connect
 from swarm.render import progress_line, stats_block
 from swarm.stats import snapshot
-from swarm.validate import capacity_report, checks
+from swarm.validate import capacity_report, checks, measured
 
 SIM_KEY = "sk-simulator-local"  # the simulator accepts any key; this one is not a secret
 DRAIN_S = 60.0  # after Ctrl+C: time for in-flight calls to finish and settle
@@ -87,7 +87,7 @@ def run_all(s: Settings, count: int, *, run_id: str | None, workers: int,
         failed = [c for c in result if not c.ok and not c.warning]
         if failed:
             raise ConfigError(failed[0].message)
-        for line in capacity_report(s, count):
+        for line in capacity_report(s, count, measured(r, s.kimi_model)):
             console.print("  " + line, highlight=False)
         _start_workers(children, env, s, workers, console)
 

@@ -96,6 +96,10 @@ def snapshot(r: redis.Redis, run_id: str, clock: Clock = SYSTEM) -> dict[str, An
         "lost_reservations": c.get("lost_reservations", 0),
         "refed": c.get("refed", 0),
         "model": meta.get("model", ""),
+        "avg_call_s": round(c.get("call_ms", 0) / completed / 1000, 3) if completed else None,
+        "avg_prompt_tokens": round(c.get("prompt_tokens", 0) / max(1, completed + failed), 1),
+        "avg_completion_tokens": round(c.get("completion_tokens", 0) / completed, 1)
+        if completed else None,
         "by_category": {n: c.get(f"c:{n}:completed", 0) for n in NAMES},
         "weights": json.loads(meta.get("weights", "{}")),
     }

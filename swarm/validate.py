@@ -16,10 +16,14 @@ import redis
 from swarm.budget import worst_case_micro
 from swarm.catalog import CATALOG, estimate_prompt_tokens, messages_for
 from swarm.config import Settings
+from swarm.keys import RUNS
+from swarm.redisconn import text
+from swarm.stats import snapshot
 
 # Assumptions of the capacity estimate until a run has measured data.
 ASSUMED_LATENCY_S = 6.0  # one moonshot-v1-8k answer of a few hundred tokens
 ASSUMED_COMPLETION_SHARE = 0.6  # completion tokens as a share of max_tokens
+MIN_MEASURED_CALLS = 20  # answered calls a run needs before its figures replace these
 
 
 @dataclass(frozen=True)
@@ -96,15 +100,43 @@ def _redis_policy(r: redis.Redis) -> Check:
         "" if ok else ": must be noeviction, or Redis may silently drop the run's state"))
 
 
-def capacity_report(settings: Settings, n: int) -> list[str]:
+@dataclass(frozen=True)
+class Measured:
+    """What an earlier run of the same model measured, for the capacity estimate."""
+
+    run_id: str
+    calls: int
+    latency_s: float
+    prompt_tokens: int
+    completion_tokens: int
+
+
+def measured(r: redis.Redis, model: str, min_calls: int = MIN_MEASURED_CALLS) -> Measured | None:
+    """The latest run of ``model`` with at least ``min_calls`` answered calls."""
+    for run_id in (text(x) for x in r.zrevrange(RUNS, 0, 9)):
+        st = snapshot(r, run_id)
+        if st["model"] == model and st["completed"] >= min_calls:
+            return Measured(run_id, st["completed"], st["avg_call_s"],
+                            round(st["avg_prompt_tokens"]), round(st["avg_completion_tokens"]))
+    return None
+
+
+def capacity_report(settings: Settings, n: int, seen: Measured | None = None) -> list[str]:
+    """Duration and cost, with the assumptions they rest on (a measured run's when given)."""
     price = settings.kimi_price()
-    prompt = max(estimate_prompt_tokens(messages_for(t, 0, 0)) for t in CATALOG) // 2
-    completion = int(settings.kimi_max_tokens * ASSUMED_COMPLETION_SHARE)
+    if seen is not None:
+        latency, prompt, completion = seen.latency_s, seen.prompt_tokens, seen.completion_tokens
+        basis = f"measured on run {seen.run_id} over {seen.calls:,} calls"
+    else:
+        latency = ASSUMED_LATENCY_S
+        prompt = max(estimate_prompt_tokens(messages_for(t, 0, 0)) for t in CATALOG) // 2
+        completion = int(settings.kimi_max_tokens * ASSUMED_COMPLETION_SHARE)
+        basis = "assumed; a run of this model measures them"
     per_task = prompt + completion
     rates = {
         "RPM_LIMIT": settings.rpm_limit / 60,
         "TPM_LIMIT": settings.tpm_limit / 60 / per_task,
-        "MAX_CONCURRENT": settings.max_concurrent / ASSUMED_LATENCY_S,
+        "MAX_CONCURRENT": settings.max_concurrent / max(latency, 0.001),
     }
     bound = min(rates, key=lambda k: rates[k])
     rate = rates[bound]
@@ -112,12 +144,12 @@ def capacity_report(settings: Settings, n: int) -> list[str]:
         f"tasks {n:,} · concurrency {settings.max_concurrent} · RPM {settings.rpm_limit:,} · "
         f"TPM {settings.tpm_limit:,}",
         f"est. duration {n / rate / 3600:.2f} h at {rate:.1f} tasks/s (bound by {bound}; "
-        f"assumes {ASSUMED_LATENCY_S:.0f} s per call and {per_task} tokens per task)",
+        f"{latency:.2f} s per call and {per_task} tokens per task, {basis})",
     ]
     if price is not None:
         cost = n * price.cost_micro(prompt, completion) / 1e6
         lines.append(
-            f"est. cost ${cost:,.2f} (assumes {prompt} prompt + {completion} completion tokens "
+            f"est. cost ${cost:,.2f} ({prompt} prompt + {completion} completion tokens "
             f"per task at ${price.input}/${price.output} per 1M); "
             f"budget ${settings.budget_usd:,.2f}, new calls stop at "
             f"${settings.stop_line_micro / 1e6:,.2f}")

@@ -4,6 +4,7 @@
 -- ARGV: 1 now_ms  2 slot  3 outcome ("completed" | "failed" | "skipped": abandoned, no call)  4 cost_micro (actual, micro-USD)
 --       5 prompt_tokens  6 completion_tokens  7 unused_tokens (estimate - actual, >= 0)
 --       8 tpm  9 category  10 parsed (0|1)  11 revenue_cents  12 sample (text, may be "")
+--       13 call_ms (the answered call's own latency, for the capacity estimate)
 -- Returns {state, finished, cursor, total, duplicate (0|1)}
 local now, slot = tonumber(ARGV[1]), tonumber(ARGV[2])
 local outcome, cost = ARGV[3], tonumber(ARGV[4])
@@ -33,6 +34,7 @@ if redis.call('GETBIT', KEYS[2], slot) == 1 then
 else
   redis.call('SETBIT', KEYS[2], slot, 1)
   redis.call('HINCRBY', KEYS[7], outcome, 1)
+  if outcome == 'completed' then redis.call('HINCRBY', KEYS[7], 'call_ms', ARGV[13]) end
   if outcome == 'skipped' then redis.call('SADD', KEYS[11], slot) end
   redis.call('HINCRBY', KEYS[7], 'c:' .. cat .. ':' .. outcome, 1)
   redis.call('HINCRBY', KEYS[7], 'c:' .. cat .. ':tokens', ptok + ctok)
