@@ -7,7 +7,6 @@ import json
 import os
 import sys
 import time
-from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -21,7 +20,7 @@ from typer.exceptions import TyperException
 from swarm import runs
 from swarm.config import Settings, load_settings
 from swarm.errors import SwarmError, redact
-from swarm.redisconn import connect
+from swarm.redisconn import redis_for
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   rich_markup_mode=None, help="Run very large batches of LLM agent tasks.")
@@ -33,6 +32,7 @@ RunIdOpt = Annotated[str | None, typer.Option("--run-id", help="the run (default
 NOpt = Annotated[int | None, typer.Option("-n", "--n", min=1, help="number of tasks")]
 TestOpt = Annotated[bool, typer.Option("--test", help="the profile's test size (100 or 10)")]
 FullOpt = Annotated[bool, typer.Option("--full", help="TOTAL_AGENTS tasks")]
+YesOpt = Annotated[bool, typer.Option("--yes", help="no 5 s pause before --full")]
 
 
 class Format(StrEnum):
@@ -68,38 +68,9 @@ def task_count(s: Settings, n: int | None, test: bool, full: bool) -> int:
     return count
 
 
-def live_url(s: Settings) -> str | None:
-    """The embedded Redis of a `swarm run` in progress, if one is answering."""
-    f = Path(s.state_dir) / "redis.url"
-    if not f.is_file():
-        return None
-    url = f.read_text().strip()
-    try:
-        redis.Redis.from_url(url, socket_connect_timeout=0.5).ping()
-        return url
-    except (redis.ConnectionError, redis.TimeoutError):
-        return None
-
-
-@contextlib.contextmanager
-def redis_for(s: Settings) -> Iterator[redis.Redis]:
-    """REDIS_URL; else a running `swarm run`'s embedded Redis; else its saved data, opened
-    read for the duration of the command; else redis://127.0.0.1:6379/0."""
-    if s.redis_url:
-        yield connect(s.redis_url)
-        return
-    url = live_url(s)
-    if url:
-        yield connect(url)
-        return
-    data = Path(s.state_dir) / "redis"
-    if (data / "appendonlydir").is_dir():
-        from swarm.embedded import RedisServer
-
-        with RedisServer(data) as server:
-            yield connect(server.url)
-        return
-    yield connect(s.broker_url())
+def pause_before_full(count: int) -> None:
+    err.print(f"--full: {count:,} paid tasks; starting in 5 s (Ctrl+C to cancel)")
+    time.sleep(5)
 
 
 def run_id_or_latest(r: redis.Redis, run_id: str | None) -> str:
@@ -152,7 +123,7 @@ def _workers_online() -> int:
 @app.command()
 def enqueue(n: NOpt = None, test: TestOpt = False, full: FullOpt = False,
             profile: ProfileOpt = None, run_id: RunIdOpt = None,
-            yes: Annotated[bool, typer.Option("--yes", help="no pause before --full")] = False,
+            yes: YesOpt = False,
             resume: Annotated[bool, typer.Option(
                 "--resume", help="reopen the stopped run --run-id with the current budget")
             ] = False) -> None:
@@ -175,8 +146,7 @@ def enqueue(n: NOpt = None, test: TestOpt = False, full: FullOpt = False,
         for line in capacity_report(s, count, measured(r, s.kimi_model)):
             out.print("  " + line, highlight=False, markup=False)
         if full and not yes:
-            err.print(f"--full: {count:,} paid tasks; starting in 5 s (Ctrl+C to cancel)")
-            time.sleep(5)
+            pause_before_full(count)
         from swarm.producer import Feeder, start_run
         from workers.tasks import publish
 
@@ -208,12 +178,15 @@ def run(n: NOpt = None, test: TestOpt = False, full: FullOpt = False,
         workers: Annotated[int, typer.Option("--workers", min=1, max=64,
                                              help="worker processes")] = 2,
         sim_latency_ms: Annotated[float, typer.Option(min=0)] = 400.0,
-        sim_jitter_ms: Annotated[float, typer.Option(min=0)] = 800.0) -> None:
+        sim_jitter_ms: Annotated[float, typer.Option(min=0)] = 800.0,
+        yes: YesOpt = False) -> None:
     """All in one: Redis, simulator (without a key), workers, beat, enqueue, live stats."""
     from swarm.runner import run_all
 
     s = settings_for(profile)
     count = task_count(s, n, test, full)
+    if full and not yes and not s.simulated:
+        pause_before_full(count)
     code = run_all(s, count, run_id=run_id, workers=workers,
                    sim_latency_ms=sim_latency_ms, sim_jitter_ms=sim_jitter_ms, console=out)
     raise typer.Exit(code)

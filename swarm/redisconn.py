@@ -1,11 +1,16 @@
-"""Redis clients: one pool per process, sized above the threads that share it."""
+"""Redis clients: one pool per process, sized above the threads that share it; and the Redis
+a command talks to when REDIS_URL is unset (a running or saved `swarm run`)."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import redis
 
+from swarm.config import Settings
 from swarm.errors import RedisUnavailable
 
 
@@ -38,3 +43,37 @@ def safe_url(url: str) -> str:
         netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
         return urlunsplit(parts._replace(netloc=netloc))
     return url
+
+
+def live_url(s: Settings) -> str | None:
+    """The embedded Redis of a `swarm run` in progress, if one is answering."""
+    f = Path(s.state_dir) / "redis.url"
+    if not f.is_file():
+        return None
+    url = f.read_text().strip()
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=0.5).ping()
+        return url
+    except (redis.ConnectionError, redis.TimeoutError):
+        return None
+
+
+@contextlib.contextmanager
+def redis_for(s: Settings) -> Iterator[redis.Redis]:
+    """REDIS_URL; else a running `swarm run`'s embedded Redis; else its saved data, opened
+    read for the duration of the command; else redis://127.0.0.1:6379/0."""
+    if s.redis_url:
+        yield connect(s.redis_url)
+        return
+    url = live_url(s)
+    if url:
+        yield connect(url)
+        return
+    data = Path(s.state_dir) / "redis"
+    if (data / "appendonlydir").is_dir():
+        from swarm.embedded import RedisServer
+
+        with RedisServer(data) as server:
+            yield connect(server.url)
+        return
+    yield connect(s.broker_url())
