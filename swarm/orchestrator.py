@@ -28,10 +28,11 @@ from swarm.catalog import INSIGHTS_FOLDER, NAMES
 from swarm.clock import SYSTEM as SYSTEM_CLOCK
 from swarm.clock import Clock
 from swarm.config import Settings
-from swarm.errors import ProviderError, redact
+from swarm.errors import NetworkError, ProviderError, redact
 from swarm.keys import CLAUDE_HOLDERS, RUNS, RunKeys
 from swarm.providers.anthropic import AnthropicClient
 from swarm.providers.http import is_retryable, wait_for
+from swarm.providers.kimi import Completion
 from swarm.redisconn import text
 from swarm.scripts import Scripts
 
@@ -225,14 +226,24 @@ class Orchestrator:
                 self.clock.now_ms(), LOCK_TTL_MS, s.max_claude_agents, holder]):
             self.ledger.settle(run_id, reserve, 0, "cost_claude_micro")
             raise _NotAsked(f"MAX_CLAUDE_AGENTS={s.max_claude_agents} Claude calls under way")
-        actual = 0
+        actual = 0  # an attempt sent with no answer may have been billed: worst case for it
+
+        def ask() -> Completion:
+            nonlocal actual
+            try:
+                return self.claude.message(  # type: ignore[union-attr]
+                    s.anthropic_model, REVIEW_SYSTEM, user, s.anthropic_max_tokens)
+            except NetworkError as exc:
+                actual += reserve * exc.sent
+                raise
+
         try:
             completion = Retrying(
                 stop=stop_after_attempt(3), retry=retry_if_exception(is_retryable),
                 wait=lambda rs: min(30.0, wait_for(rs.outcome.exception(), rs.attempt_number)),  # type: ignore[union-attr,arg-type]
                 sleep=self.clock.sleep, reraise=True,
-            )(self.claude.message, s.anthropic_model, REVIEW_SYSTEM, user, s.anthropic_max_tokens)
-            actual = price.cost_micro(completion.prompt_tokens, completion.completion_tokens)
+            )(ask)
+            actual += price.cost_micro(completion.prompt_tokens, completion.completion_tokens)
         finally:
             self.r.zrem(CLAUDE_HOLDERS, holder)
             self.ledger.settle(run_id, reserve, actual, "cost_claude_micro")

@@ -176,3 +176,28 @@ def test_claude_429_and_529_are_retried_then_the_rules_step_in(real_redis: redis
     assert record is not None and record["source"] == "rules" and record["applied"]
     assert asked == 3 and len(clock.slept) == 2  # three attempts, waits on the injected clock
     assert Ledger(real_redis).snapshot(spec.run_id).claude_micro == 0  # errors are not billed
+
+
+def test_an_unanswered_claude_call_is_charged_at_worst_case(real_redis: redis.Redis,
+                                                            settings: Settings) -> None:
+    from swarm.clock import FakeClock
+
+    answer = claude_answer('{"rating": 6, "insights": [], "weights": {}, '
+                           '"concurrency_advice": "keep"}')
+    calls = []
+
+    def drop_then_answer(request: httpx.Request) -> httpx.Response:
+        calls.append(1)
+        if len(calls) == 1:
+            raise httpx.ReadTimeout("no answer", request=request)
+        return answer.send(request)
+
+    spec = seeded_run(real_redis)
+    http = httpx.Client(transport=httpx.MockTransport(drop_then_answer))
+    record = Orchestrator(with_key(settings), real_redis, clock=FakeClock(),
+                          http=http).review(spec.run_id)
+    assert record is not None and record["source"] == "claude" and len(calls) == 2
+    answered = 1000 * 1 + 200 * 5  # the answer's usage at claude-haiku-4-5 prices (micro-USD)
+    claude = Ledger(real_redis).snapshot(spec.run_id).claude_micro
+    assert claude > answered  # the lost attempt is counted too, at its reservation
+    assert record["cost_usd"] == claude / 1e6
