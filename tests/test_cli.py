@@ -102,3 +102,13 @@ def test_stats_without_runs(tmp_path: Path, redis_server: RedisServer,
 
 def test_flower_refuses_to_start_without_auth(tmp_path: Path) -> None:
     assert_refused(swarm(["flower"], tmp_path), "FLOWER_BASIC_AUTH is not set")
+
+
+def test_worker_without_key_refuses_to_start(tmp_path: Path, redis_server: RedisServer) -> None:
+    env = {k: v for k, v in os.environ.items() if k.startswith(("PATH", "HOME", "LANG"))}
+    env.update(PYTHONPATH=str(ROOT), REDIS_URL=redis_server.url)
+    done = subprocess.run([sys.executable, "-m", "celery", "-A", "workers", "worker", "--pool",
+                           "threads", "-c", "2", "-Q", "swarm", "-l", "INFO"], cwd=tmp_path,
+                          env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert "worker not started: MOONSHOT_API_KEY is not set on this worker" in done.stderr

@@ -10,7 +10,7 @@ from celery.signals import worker_init
 
 from swarm import runs
 from swarm.agent import Agent
-from swarm.errors import ConfigError
+from swarm.errors import ConfigError, SwarmError
 from swarm.keys import AGENT_QUEUE, RUNS
 from swarm.logs import setup_logging
 from swarm.orchestrator import Orchestrator, active_runs
@@ -50,8 +50,14 @@ def _agent() -> Agent:
 
 @worker_init.connect
 def _on_worker_init(**_: object) -> None:
+    """Refuse to start without what every task needs: a worker that took messages only to
+    fail them would leave their slots to the sweep, again and again."""
     setup_logging(settings)
-    _agent()  # fail at start, not on the first task, when the key is missing
+    try:
+        _agent()
+    except SwarmError as exc:
+        log.critical("worker not started: %s", exc)
+        raise SystemExit(2) from None  # Celery's signal dispatch swallows Exceptions only
 
 
 @app.task(name="swarm.agent", acks_late=True, ignore_result=True)
