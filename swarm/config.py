@@ -120,6 +120,7 @@ class Settings(BaseSettings):
     tpm_limit: int = Field(5_000_000, ge=1)
     window_size: int | None = Field(None, ge=1)
     worker_threads: int | None = Field(None, ge=1, le=1000)
+    slots_per_message: int = Field(1, ge=1, le=100)
     lease_ttl_s: float = Field(300.0, ge=10)
     refeed_after_s: float = Field(900.0, ge=1)
     sweep_every_s: float = Field(30.0, gt=0)

@@ -83,3 +83,4 @@ def test_makefile_has_the_contract_targets() -> None:
     for target in ("install", "demo", "test", "enqueue", "worker", "beat", "flower", "bench"):
         assert re.search(rf"^{target}:", text, re.M), target
     assert "make test" in (ROOT / ".ci" / "run").read_text()
+

@@ -118,3 +118,18 @@ def test_interrupt_stops_the_run_and_accounts_for_every_task(tmp_path: Path) -> 
     assert st["state"] == "stopped"
     assert st["completed"] + st["failed"] + st["skipped"] == 2000
     assert st["in_flight"] == 0 and st["reserved_usd"] == 0
+
+
+def test_several_slots_per_message(real_redis: redis.Redis, redis_server: RedisServer,
+                                   tmp_path: Path) -> None:
+    with SimServer(SimConfig(latency_ms=5, jitter_ms=5)) as sim:
+        env = base_env(tmp_path, REDIS_URL=redis_server.url, MOONSHOT_API_KEY=KEY,
+                       KIMI_BASE_URL=sim.url + "/v1", MAX_CONCURRENT="6", WINDOW_SIZE="30",
+                       SLOTS_PER_MESSAGE="7")
+        done = swarm(["run", "-n", "100", "--workers", "2"], env, tmp_path)
+        bill = httpx.get(sim.url + "/_stats").json()
+    assert done.returncode == 0, done.stderr[-2000:]
+    run_id = real_redis.zrevrange("swarm:runs", 0, 0)[0].decode()
+    st = snapshot(real_redis, run_id)
+    assert (st["state"], st["completed"], bill["requests"]) == ("done", 100, 100)
+    assert sorted(r["index"] for r in read_records(tmp_path / "out", run_id)) == list(range(100))

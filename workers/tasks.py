@@ -23,13 +23,22 @@ from workers.celery_app import app, settings
 log = logging.getLogger("swarm.tasks")
 
 
+Message = tuple[str, list[int], list[str]]
+
+
+def messages(run_id: str, slots: Sequence[tuple[int, str]], size: int) -> list[Message]:
+    """Compact messages (run_id, [slot, ...], [category, ...]) of ``size`` slots at most."""
+    return [(run_id, [s for s, _ in slots[i:i + size]], [c for _, c in slots[i:i + size]])
+            for i in range(0, len(slots), size)]
+
+
 def publish(run_id: str, slots: Sequence[tuple[int, str]]) -> None:
-    """One compact message per slot: (run_id, slot, category), sent in pipelined batches
-    (kombu's producer batch: one Redis round trip per 1,000 messages)."""
+    """SLOTS_PER_MESSAGE slots a message, sent in pipelined batches (kombu's producer batch:
+    one Redis round trip per 1,000 messages)."""
     with app.producer_or_acquire() as producer, producer.batch(max_size=1000):
-        for slot, category in slots:
-            agent.apply_async((run_id, slot, category), queue=AGENT_QUEUE, producer=producer,
-                              argsrepr=f"({run_id!r}, {slot}, {category!r})", kwargsrepr="{}")
+        for args in messages(run_id, slots, settings.slots_per_message):
+            agent.apply_async(args, queue=AGENT_QUEUE, producer=producer,
+                              argsrepr=repr(args), kwargsrepr="{}")
 
 
 @cache
@@ -61,8 +70,10 @@ def _on_worker_init(**_: object) -> None:
 
 
 @app.task(name="swarm.agent", acks_late=True, ignore_result=True)
-def agent(run_id: str, slot: int, category: str) -> str:
-    return _agent().run(run_id, slot, category).status
+def agent(run_id: str, slots: list[int], categories: list[str]) -> list[str]:
+    """The slots of one message, one after the other on this thread."""
+    worker = _agent()
+    return [worker.run(run_id, s, c).status for s, c in zip(slots, categories, strict=True)]
 
 
 @app.task(name="swarm.orchestrate", ignore_result=True)
