@@ -16,9 +16,10 @@ class Children:
     def __init__(self, log_dir: Path) -> None:
         self.log_dir = Path(log_dir)
         self.procs: list[tuple[str, subprocess.Popen[bytes]]] = []
+        self.last: set[str] = set()
 
     def spawn(self, name: str, args: list[str], env: dict[str, str],
-              stdout_pipe: bool = False) -> subprocess.Popen[bytes]:
+              stdout_pipe: bool = False, last: bool = False) -> subprocess.Popen[bytes]:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         log = (self.log_dir / f"{name}.log").open("ab")
         proc = subprocess.Popen(
@@ -28,21 +29,27 @@ class Children:
         )
         log.close()
         self.procs.append((name, proc))
+        if last:
+            self.last.add(name)
         return proc
 
     def dead(self) -> list[str]:
         return [name for name, p in self.procs if p.poll() is not None]
 
     def stop_all(self, grace_s: float = 15.0) -> None:
-        for _, p in reversed(self.procs):
-            _signal(p, signal.SIGTERM)
-        deadline = time.monotonic() + grace_s
-        for _, p in reversed(self.procs):
-            try:
-                p.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                _signal(p, signal.SIGKILL)
-                p.wait(5)
+        """Stop the processes in two waves: the others, then those spawned with ``last=True``
+        (the simulator, which the workers' last calls still need while they shut down)."""
+        first = [(n, p) for n, p in self.procs if n not in self.last]
+        for wave in (first, [(n, p) for n, p in self.procs if n in self.last]):
+            for _, p in wave:
+                _signal(p, signal.SIGTERM)
+            deadline = time.monotonic() + grace_s
+            for _, p in reversed(wave):
+                try:
+                    p.wait(max(0.1, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    _signal(p, signal.SIGKILL)
+                    p.wait(5)
         self.procs.clear()
 
 

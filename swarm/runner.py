@@ -44,7 +44,7 @@ def _start_simulator(children: Children, env: dict[str, str], latency_ms: float,
                      jitter_ms: float) -> str:
     proc = children.spawn("simulator", python_cmd(
         "-m", "swarm", "simulate", "--port", "0", "--latency-ms", str(latency_ms),
-        "--jitter-ms", str(jitter_ms)), env, stdout_pipe=True)
+        "--jitter-ms", str(jitter_ms)), env, stdout_pipe=True, last=True)
     assert proc.stdout is not None
     line = proc.stdout.readline().decode().strip()
     if "listening on" not in line:
@@ -64,8 +64,9 @@ def run_all(s: Settings, count: int, *, run_id: str | None, workers: int,
     final: str | None = None
     try:
         if s.simulated:
-            console.print("SIMULATOR: no MOONSHOT_API_KEY set — calls go to the local provider "
-                          "simulator on 127.0.0.1; nothing is billed.", style="bold yellow")
+            console.print("SIMULATOR: no MOONSHOT_API_KEY set — Kimi and Claude calls go to the "
+                          "local provider simulator on 127.0.0.1; nothing is billed.",
+                          style="bold yellow")
         else:
             console.print(f"LIVE: calls go to {s.kimi_base_url} and are billed "
                           f"(budget ${s.budget_usd:.2f}).", style="bold red")
@@ -77,10 +78,12 @@ def run_all(s: Settings, count: int, *, run_id: str | None, workers: int,
         r = connect(env.get("REDIS_URL") or s.broker_url())
         if s.simulated:
             url = _start_simulator(children, env, sim_latency_ms, sim_jitter_ms)
-            env["KIMI_BASE_URL"] = url + "/v1"
-            env["MOONSHOT_API_KEY"] = SIM_KEY
+            # Claude too, even with an ANTHROPIC_API_KEY: a simulated run sends nothing out.
+            env.update(KIMI_BASE_URL=url + "/v1", MOONSHOT_API_KEY=SIM_KEY,
+                       ANTHROPIC_BASE_URL=url, ANTHROPIC_API_KEY=SIM_KEY)
             console.print(f"simulator on {url}")
-        os.environ.update({k: env[k] for k in ("REDIS_URL", "KIMI_BASE_URL", "MOONSHOT_API_KEY")
+        os.environ.update({k: env[k] for k in ("REDIS_URL", "KIMI_BASE_URL", "MOONSHOT_API_KEY",
+                                               "ANTHROPIC_BASE_URL", "ANTHROPIC_API_KEY")
                            if k in env})
         s = load_settings()
         result = checks(s, count, r)

@@ -86,10 +86,17 @@ def test_run_with_three_workers_matches_the_providers_bill(
 
 
 def test_demo_path_embedded_redis_and_simulator(tmp_path: Path) -> None:
-    env = base_env(tmp_path)
-    done = swarm(["run", "--test", "--profile", "100k"], env, tmp_path)
+    # an Anthropic key in the environment must not take a simulated run out of the machine
+    env = base_env(tmp_path, ANTHROPIC_API_KEY="sk-ant-" + KEY, ORCHESTRATE_EVERY_S="1",
+                   ANTHROPIC_BASE_URL="http://127.0.0.1:9")
+    done = swarm(["run", "--test", "--profile", "100k", "--sim-latency-ms", "3000",
+                  "--sim-jitter-ms", "0"], env, tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.startswith("SIMULATOR: no MOONSHOT_API_KEY set")
+    reviews = [json.loads(p.read_text())
+               for p in (tmp_path / "out" / "claude_insights").glob("insight_*.json")]
+    assert reviews and {r["source"] for r in reviews} == {"claude"}  # the simulator answered
+    assert all(r["rejected"] is None for r in reviews)
     assert not leftovers(str(tmp_path))  # redis, simulator, workers and beat are gone
     after = swarm(["stats", "--json"], env, tmp_path)  # answers from the saved data
     st = json.loads(after.stdout)
