@@ -16,8 +16,6 @@ from swarm.keys import RunKeys
 from swarm.prices import Price
 from swarm.scripts import Scripts
 
-MICRO = 1_000_000
-
 
 def worst_case_micro(price: Price, est_prompt_tokens: int, max_tokens: int) -> int:
     return price.cost_micro(est_prompt_tokens, max_tokens)
