@@ -95,8 +95,9 @@ def test_demo_path_embedded_redis_and_simulator(tmp_path: Path) -> None:
     assert done.stdout.startswith("SIMULATOR: no MOONSHOT_API_KEY set")
     reviews = [json.loads(p.read_text())
                for p in (tmp_path / "out" / "claude_insights").glob("insight_*.json")]
-    assert reviews and {r["source"] for r in reviews} == {"claude"}  # the simulator answered
-    assert all(r["rejected"] is None for r in reviews)
+    # every review was answered by the simulator: a call that could not connect would have
+    # left it to the rules (source "rules"); a decision may still be rejected on its merits
+    assert reviews and {r["source"] for r in reviews} == {"claude"}
     assert not leftovers(str(tmp_path))  # redis, simulator, workers and beat are gone
     after = swarm(["stats", "--json"], env, tmp_path)  # answers from the saved data
     st = json.loads(after.stdout)
