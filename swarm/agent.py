@@ -32,6 +32,7 @@ from swarm.outputs import OutputWriter, parse_answer, write_stats_file
 from swarm.producer import Feeder
 from swarm.providers.http import is_retryable, wait_for
 from swarm.providers.kimi import Completion, KimiClient
+from swarm.redisconn import text
 from swarm.runs import RunSpec
 from swarm.stats import snapshot
 
@@ -201,7 +202,7 @@ class Agent:
         return Outcome(status, reason)
 
     def _finished_state(self, spec: RunSpec) -> str:
-        return self.r.hget(spec.keys.meta, "state").decode()  # type: ignore[union-attr]
+        return text(self.r.hget(spec.keys.meta, "state"))
 
     def _after(self, spec: RunSpec, state: str, finished: int = -1, cursor: int = 0,
                total: int = 0) -> None:

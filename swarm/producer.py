@@ -13,10 +13,12 @@ from swarm.catalog import WeightedDraw, default_weights
 from swarm.clock import SYSTEM, Clock
 from swarm.config import Settings
 from swarm.errors import ConfigError
+from swarm.keys import RunKeys
+from swarm.redisconn import text
 from swarm.runs import RunSpec
 from swarm.scripts import Scripts
 
-# publish(run_id, [(slot, category), ...]) puts one compact message per slot on the queue.
+# publish(run_id, [(slot, category), ...]) puts the slots on the queue as compact messages.
 Publish = Callable[[str, Sequence[tuple[int, str]]], None]
 
 
@@ -106,7 +108,7 @@ def start_run(r: redis.Redis, settings: Settings, total: int, feeder: Feeder, *,
 
 def retry_failed(r: redis.Redis, run_id: str, publish: Publish, clock: Clock = SYSTEM) -> int:
     """Re-feed the run's dead letters (failed or abandoned slots); returns how many."""
-    k = runs.RunKeys(run_id)
+    k = RunKeys(run_id)
     pipe = r.pipeline(transaction=True)
     pipe.lrange(k.dead, 0, -1)
     pipe.delete(k.dead)
@@ -116,11 +118,11 @@ def retry_failed(r: redis.Redis, run_id: str, publish: Publish, clock: Clock = S
     for d in letters:
         if d["slot"] not in seen:
             seen.add(d["slot"])
-            args += [d["slot"], d.get("outcome", "failed"), d["category"]]
+            args += [d["slot"], d["outcome"], d["category"]]
     if not seen:
         return 0
     out = Scripts(r).retry(keys=[k.meta, k.done, k.counters, k.pending], args=args)
-    slots = [(int(out[i]), out[i + 1].decode()) for i in range(0, len(out), 2)]
+    slots = [(int(out[i]), text(out[i + 1])) for i in range(0, len(out), 2)]
     if slots:
         publish(run_id, slots)
     return len(slots)

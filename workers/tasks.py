@@ -17,7 +17,7 @@ from swarm.orchestrator import Orchestrator, active_runs
 from swarm.outputs import OutputWriter
 from swarm.producer import Feeder
 from swarm.providers.kimi import KimiClient, make_client
-from swarm.redisconn import connect
+from swarm.redisconn import connect, text
 from workers.celery_app import app, settings
 
 log = logging.getLogger("swarm.tasks")
@@ -88,7 +88,7 @@ def sweep() -> int:
     feeder = Feeder(r, publish)
     refed = 0
     for raw in r.zrevrange(RUNS, 0, 19):
-        run_id = raw.decode()
+        run_id = text(raw)
         meta = runs.meta(r, run_id)
         if meta and "finished_ms" not in meta:
             refed += feeder.sweep(runs.spec(r, run_id))
