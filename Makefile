@@ -55,6 +55,7 @@ bench: install
 	$(PY) bench/enqueue.py
 	$(PY) bench/flow.py
 	$(PY) bench/budget.py
+	$(PY) bench/http_call.py
 
 lint: install
 	$(VENV)/bin/ruff check swarm workers tests bench

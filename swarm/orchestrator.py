@@ -31,7 +31,7 @@ from swarm.config import Settings
 from swarm.errors import NetworkError, ProviderError, redact
 from swarm.keys import CLAUDE_HOLDERS, RUNS, RunKeys
 from swarm.providers.anthropic import AnthropicClient
-from swarm.providers.http import is_retryable, wait_for
+from swarm.providers.http import Http, is_retryable, wait_for
 from swarm.providers.kimi import Completion
 from swarm.redisconn import text
 from swarm.scripts import Scripts
@@ -142,7 +142,7 @@ def parse_decision(text: str) -> Decision:
 
 class Orchestrator:
     def __init__(self, settings: Settings, r: redis.Redis, clock: Clock = SYSTEM_CLOCK,
-                 http: httpx.Client | None = None) -> None:
+                 http: Http | None = None) -> None:
         self.settings = settings
         self.r = r
         self.clock = clock
@@ -152,7 +152,7 @@ class Orchestrator:
         if settings.anthropic_api_key is not None:
             self.claude = AnthropicClient(
                 settings.anthropic_base_url, settings.anthropic_api_key.get_secret_value(),
-                http or httpx.Client(timeout=httpx.Timeout(60.0, connect=10.0)))
+                http or Http(httpx.HTTPTransport()))
 
     def review(self, run_id: str) -> dict[str, Any] | None:
         """One review of one run; None when another is under way, or when the last one was

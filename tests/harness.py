@@ -14,6 +14,7 @@ from swarm.clock import FakeClock
 from swarm.config import Settings
 from swarm.outputs import OutputWriter
 from swarm.producer import Feeder, start_run
+from swarm.providers.http import Http
 from swarm.providers.kimi import KimiClient
 from swarm.sim.answers import chat_answer, count_tokens, rng_for
 from tests.helpers import Queue
@@ -59,7 +60,7 @@ class Harness:
         self.queue = Queue()
         self.feeder = Feeder(r, self.queue.publish, clock)
         kimi = KimiClient("https://kimi.test/v1", KEY,
-                          httpx.Client(transport=httpx.MockTransport(provider)))
+                          Http(httpx.MockTransport(provider)))
         self.agent = Agent(r, kimi, OutputWriter(settings.output_dir), self.feeder,
                            max_attempts=4, clock=clock)
 

@@ -18,6 +18,7 @@ from swarm.config import Settings
 from swarm.limits import Gate
 from swarm.orchestrator import Orchestrator, aggregate, rules_decision, validate_weights
 from swarm.producer import Feeder
+from swarm.providers.http import Http
 from swarm.sim.server import SimServer
 from tests.helpers import Queue, create_run, make_spec
 
@@ -54,7 +55,7 @@ def claude_answer(text: str):  # type: ignore[no-untyped-def]
             "id": "msg_1", "type": "message", "role": "assistant", "model": "claude-haiku-4-5",
             "content": [{"type": "text", "text": text}], "stop_reason": "end_turn",
             "usage": {"input_tokens": 1000, "output_tokens": 200}})
-    return httpx.Client(transport=httpx.MockTransport(handler))
+    return Http(httpx.MockTransport(handler))
 
 
 def with_key(settings: Settings) -> Settings:
@@ -190,10 +191,10 @@ def test_an_unanswered_claude_call_is_charged_at_worst_case(real_redis: redis.Re
         calls.append(1)
         if len(calls) == 1:
             raise httpx.ReadTimeout("no answer", request=request)
-        return answer.send(request)
+        return answer.transport.handle_request(request)
 
     spec = seeded_run(real_redis)
-    http = httpx.Client(transport=httpx.MockTransport(drop_then_answer))
+    http = Http(httpx.MockTransport(drop_then_answer))
     record = Orchestrator(with_key(settings), real_redis, clock=FakeClock(),
                           http=http).review(spec.run_id)
     assert record is not None and record["source"] == "claude" and len(calls) == 2

@@ -8,7 +8,7 @@ import pytest
 
 from swarm import errors
 from swarm.providers.anthropic import AnthropicClient
-from swarm.providers.http import backoff_wait, retry_after_seconds
+from swarm.providers.http import Http, backoff_wait, retry_after_seconds
 from swarm.providers.kimi import KimiClient
 
 KEY = "sk-live-0123456789abcdefSECRET"
@@ -16,7 +16,7 @@ KEY = "sk-live-0123456789abcdefSECRET"
 
 def kimi_with(handler) -> KimiClient:  # type: ignore[no-untyped-def]
     transport = httpx.MockTransport(handler)
-    return KimiClient("https://kimi.test/v1", KEY, httpx.Client(transport=transport))
+    return KimiClient("https://kimi.test/v1", KEY, Http(transport))
 
 
 def call(client: KimiClient):  # type: ignore[no-untyped-def]
@@ -92,9 +92,8 @@ def test_malformed_success_is_a_server_error() -> None:
 def test_anthropic_overloaded_and_rate_limited() -> None:
     def respond(status: int, etype: str):  # type: ignore[no-untyped-def]
         body = {"type": "error", "error": {"type": etype, "message": "no"}}
-        return AnthropicClient("https://claude.test", KEY, httpx.Client(
-            transport=httpx.MockTransport(lambda r: httpx.Response(
-                status, json=body, headers={"retry-after": "3"}))))
+        return AnthropicClient("https://claude.test", KEY, Http(httpx.MockTransport(
+            lambda r: httpx.Response(status, json=body, headers={"retry-after": "3"}))))
 
     with pytest.raises(errors.Overloaded):
         respond(529, "overloaded_error").message("m", "s", "u", 10)

@@ -11,6 +11,7 @@ import pytest
 from swarm import errors
 from swarm.catalog import BY_NAME, messages_for
 from swarm.providers.anthropic import AnthropicClient
+from swarm.providers.http import Http
 from swarm.providers.kimi import KimiClient
 from swarm.sim.limits import Faults, Limits, Window, peak_in_window
 from swarm.sim.server import SimConfig, SimServer
@@ -25,7 +26,7 @@ def post(sim: SimServer) -> httpx.Response:
 
 
 def kimi(sim: SimServer) -> KimiClient:
-    return KimiClient(sim.url + "/v1", "k", httpx.Client(timeout=5))
+    return KimiClient(sim.url + "/v1", "k", Http(httpx.HTTPTransport(), httpx.Timeout(5)))
 
 
 def test_window_counts_and_says_when_room_comes_back() -> None:
@@ -107,7 +108,8 @@ def test_dropped_connection_is_a_sent_network_error() -> None:
 def test_hang_outlasts_the_client_timeout() -> None:
     faults = Faults(hang_rate=1.0, hang_s=3)
     with SimServer(SimConfig(latency_ms=0, jitter_ms=0, faults=faults)) as sim:
-        client = KimiClient(sim.url + "/v1", "k", httpx.Client(timeout=0.5))
+        client = KimiClient(sim.url + "/v1", "k",
+                            Http(httpx.HTTPTransport(), httpx.Timeout(0.5)))
         with pytest.raises(errors.NetworkError) as info:
             client.chat("moonshot-v1-8k", MSGS, 500, 0.5)
         assert info.value.sent is True
@@ -116,7 +118,7 @@ def test_hang_outlasts_the_client_timeout() -> None:
 def test_anthropic_429_and_529() -> None:
     faults = Faults(claude_error_rate=1.0)
     with SimServer(SimConfig(latency_ms=0, jitter_ms=0, seed=1, faults=faults)) as sim:
-        client = AnthropicClient(sim.url, "k", httpx.Client(timeout=5))
+        client = AnthropicClient(sim.url, "k", Http(httpx.HTTPTransport(), httpx.Timeout(5)))
         seen = set()
         for _ in range(20):
             with pytest.raises(errors.StatusError) as info:

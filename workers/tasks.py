@@ -16,7 +16,8 @@ from swarm.logs import setup_logging
 from swarm.orchestrator import Orchestrator, active_runs
 from swarm.outputs import OutputWriter
 from swarm.producer import Feeder
-from swarm.providers.kimi import KimiClient, make_client
+from swarm.providers.http import Http
+from swarm.providers.kimi import KimiClient
 from swarm.redisconn import connect, text
 from workers.celery_app import app, settings
 
@@ -52,7 +53,7 @@ def _agent() -> Agent:
     if key is None:
         raise ConfigError("MOONSHOT_API_KEY is not set on this worker")
     kimi = KimiClient(settings.kimi_base_url, key.get_secret_value(),
-                      make_client(settings.kimi_timeout_s, settings.threads + 4))
+                      Http.pooled(settings.kimi_timeout_s, settings.threads + 4))
     return Agent(_redis(), kimi, OutputWriter(settings.output_dir), Feeder(_redis(), publish),
                  settings.kimi_max_attempts)
 

@@ -1,1 +1,1 @@
-"""HTTP clients of the model providers. Each takes an injected ``httpx.Client``."""
+"""HTTP clients of the model providers. Each takes an injected ``Http`` (providers.http)."""

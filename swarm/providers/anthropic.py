@@ -5,25 +5,24 @@ from __future__ import annotations
 import httpx
 
 from swarm.errors import ServerError
-from swarm.providers.http import post_json
+from swarm.providers.http import Http
 from swarm.providers.kimi import Completion
 
 API_VERSION = "2023-06-01"
 
 
 class AnthropicClient:
-    def __init__(self, base_url: str, api_key: str, client: httpx.Client) -> None:
-        self.url = base_url.rstrip("/") + "/v1/messages"
+    def __init__(self, base_url: str, api_key: str, http: Http) -> None:
+        self.url = httpx.URL(base_url.rstrip("/") + "/v1/messages")  # parsed once
         self._headers = {"x-api-key": api_key, "anthropic-version": API_VERSION}
-        self.client = client
+        self.http = http
 
     def message(self, model: str, system: str, user: str, max_tokens: int) -> Completion:
-        body = post_json(
-            self.client,
+        body = self.http.post_json(
             self.url,
             "claude",
-            headers=self._headers,
-            json={
+            self._headers,
+            {
                 "model": model,
                 "max_tokens": max_tokens,
                 "system": system,

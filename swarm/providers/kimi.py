@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import httpx
 
 from swarm.errors import ServerError
-from swarm.providers.http import post_json
+from swarm.providers.http import Http
 
 
 @dataclass(frozen=True)
@@ -19,32 +19,20 @@ class Completion:
     model: str
 
 
-def make_client(timeout_s: float, max_connections: int) -> httpx.Client:
-    """One pooled client per worker process: explicit timeouts, keep-alive sized to the
-    threads that share it."""
-    return httpx.Client(
-        timeout=httpx.Timeout(timeout_s, connect=min(10.0, timeout_s)),
-        limits=httpx.Limits(
-            max_connections=max_connections, max_keepalive_connections=max_connections
-        ),
-    )
-
-
 class KimiClient:
-    def __init__(self, base_url: str, api_key: str, client: httpx.Client) -> None:
-        self.url = base_url.rstrip("/") + "/chat/completions"
+    def __init__(self, base_url: str, api_key: str, http: Http) -> None:
+        self.url = httpx.URL(base_url.rstrip("/") + "/chat/completions")  # parsed once
         self._headers = {"Authorization": f"Bearer {api_key}"}
-        self.client = client
+        self.http = http
 
     def chat(
         self, model: str, messages: list[dict[str, str]], max_tokens: int, temperature: float
     ) -> Completion:
-        body = post_json(
-            self.client,
+        body = self.http.post_json(
             self.url,
             "kimi",
-            headers=self._headers,
-            json={
+            self._headers,
+            {
                 "model": model,
                 "messages": messages,
                 "max_tokens": max_tokens,
