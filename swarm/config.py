@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, model_validator
@@ -120,7 +120,8 @@ class Settings(BaseSettings):
     tpm_limit: int = Field(5_000_000, ge=1)
     window_size: int | None = Field(None, ge=1)
     worker_threads: int | None = Field(None, ge=1, le=1000)
-    slots_per_message: int = Field(1, ge=1, le=100)
+    # "auto": sized from the run's measured call latency (see swarm.producer.message_size)
+    slots_per_message: Annotated[int, Field(ge=1, le=100)] | Literal["auto"] = "auto"
     lease_ttl_s: float = Field(300.0, ge=10)
     refeed_after_s: float = Field(900.0, ge=1)
     sweep_every_s: float = Field(30.0, gt=0)

@@ -18,8 +18,28 @@ from swarm.redisconn import text
 from swarm.runs import RunSpec
 from swarm.scripts import Scripts
 
-# publish(run_id, [(slot, category), ...]) puts the slots on the queue as compact messages.
-Publish = Callable[[str, Sequence[tuple[int, str]]], None]
+# publish(run_id, [(slot, category), ...], size) puts the slots on the queue as compact
+# messages of ``size`` slots at most.
+Publish = Callable[[str, Sequence[tuple[int, str]], int], None]
+
+# SLOTS_PER_MESSAGE=auto: a message carries about this much calling, so Celery's fixed cost
+# per message (milliseconds of CPU) is spread over fast calls and slow calls still get a
+# message, and a thread, each.
+MESSAGE_TARGET_MS = 500
+AUTO_AFTER_ANSWERS = 20  # answered calls before the run's own latency is trusted
+
+
+def message_size(spec: RunSpec, answered: int, call_ms_total: int) -> int:
+    """Slots per message: the run's SLOTS_PER_MESSAGE, or with auto about MESSAGE_TARGET_MS
+    of measured calls, at most window / (2 x MAX_CONCURRENT) so that the half-empty window
+    still holds a message for every thread."""
+    if spec.slots_per_message:
+        return spec.slots_per_message
+    if answered < AUTO_AFTER_ANSWERS:
+        return 1
+    cap = max(1, spec.window // (2 * spec.max_concurrent))
+    per_call_ms = max(1.0, call_ms_total / answered)
+    return max(1, min(cap, int(MESSAGE_TARGET_MS / per_call_ms)))
 
 
 def build_spec(settings: Settings, run_id: str, total: int, seed: int) -> RunSpec:
@@ -37,6 +57,8 @@ def build_spec(settings: Settings, run_id: str, total: int, seed: int) -> RunSpe
         lease_ttl_ms=int(settings.lease_ttl_s * 1000),
         revenue_conversion=settings.revenue_conversion,
         refeed_after_ms=int(settings.refeed_after_s * 1000),
+        slots_per_message=0 if settings.slots_per_message == "auto"
+        else settings.slots_per_message,
     )
 
 
@@ -49,7 +71,9 @@ class Feeder:
 
     def publish_slots(self, spec: RunSpec, slots: Sequence[int]) -> None:
         draw = WeightedDraw(runs.weights(self.r, spec.run_id))
-        self.publish(spec.run_id, [(s, draw.category(spec.seed, s)) for s in slots])
+        answered, call_ms = self.r.hmget(spec.keys.counters, "completed", "call_ms")
+        size = message_size(spec, int(answered or 0), int(call_ms or 0))
+        self.publish(spec.run_id, [(s, draw.category(spec.seed, s)) for s in slots], size)
 
     def feed(self, spec: RunSpec) -> int:
         """Claim slots up to the window and publish them; returns how many."""
@@ -124,5 +148,5 @@ def retry_failed(r: redis.Redis, run_id: str, publish: Publish, clock: Clock = S
     out = Scripts(r).retry(keys=[k.meta, k.done, k.counters, k.pending], args=args)
     slots = [(int(out[i]), text(out[i + 1])) for i in range(0, len(out), 2)]
     if slots:
-        publish(run_id, slots)
+        publish(run_id, slots, 1)  # a handful of slots that failed before: one a message
     return len(slots)

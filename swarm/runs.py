@@ -35,6 +35,7 @@ class RunSpec:
     lease_ttl_ms: int
     revenue_conversion: float
     refeed_after_ms: int = 900_000
+    slots_per_message: int = 0  # 0: auto, from the run's measured call latency
 
     @property
     def keys(self) -> RunKeys:
@@ -51,6 +52,7 @@ class RunSpec:
             "lease_ttl_ms": str(self.lease_ttl_ms),
             "revenue_conversion": repr(self.revenue_conversion),
             "refeed_after_ms": str(self.refeed_after_ms),
+            "slots_per_message": str(self.slots_per_message),
         }
 
     @classmethod
@@ -63,6 +65,7 @@ class RunSpec:
             window=int(h["window"]), lease_ttl_ms=int(h["lease_ttl_ms"]),
             revenue_conversion=float(h["revenue_conversion"]),
             refeed_after_ms=int(h.get("refeed_after_ms", 900_000)),
+            slots_per_message=int(h.get("slots_per_message", 0)),
         )
 
 

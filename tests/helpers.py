@@ -36,9 +36,11 @@ class Queue:
 
     def __init__(self) -> None:
         self.items: deque[tuple[str, int, str]] = deque()
+        self.sizes: list[int] = []  # the message size asked for at each publish
 
-    def publish(self, run_id: str, slots: Sequence[tuple[int, str]]) -> None:
+    def publish(self, run_id: str, slots: Sequence[tuple[int, str]], size: int) -> None:
         self.items.extend((run_id, s, c) for s, c in slots)
+        self.sizes.append(size)
 
     def __len__(self) -> int:
         return len(self.items)

@@ -21,6 +21,7 @@ def test_defaults_are_the_500k_profile() -> None:
     assert s.budget_stop_ratio == 0.95
     assert s.test_tasks == 100
     assert s.moonshot_api_key is None and s.simulated
+    assert s.slots_per_message == "auto"
 
 
 def test_100k_profile() -> None:
@@ -56,6 +57,8 @@ def test_max_kimi_agents_is_an_alias_of_total_agents(monkeypatch: pytest.MonkeyP
     ("BUDGET_STOP_RATIO", "1.5", "BUDGET_STOP_RATIO"),
     ("RPM_LIMIT", "many", "RPM_LIMIT"),
     ("SWARM_PROFILE", "nosuch", "unknown profile"),
+    ("SLOTS_PER_MESSAGE", "some", "SLOTS_PER_MESSAGE"),
+    ("SLOTS_PER_MESSAGE", "0", "SLOTS_PER_MESSAGE"),
 ])
 def test_bad_values_give_one_line(monkeypatch: pytest.MonkeyPatch, name: str, value: str,
                                   needle: str) -> None:

@@ -33,11 +33,11 @@ def messages(run_id: str, slots: Sequence[tuple[int, str]], size: int) -> list[M
             for i in range(0, len(slots), size)]
 
 
-def publish(run_id: str, slots: Sequence[tuple[int, str]]) -> None:
-    """SLOTS_PER_MESSAGE slots a message, sent in pipelined batches (kombu's producer batch:
-    one Redis round trip per 1,000 messages)."""
+def publish(run_id: str, slots: Sequence[tuple[int, str]], size: int) -> None:
+    """``size`` slots a message, sent in pipelined batches (kombu's producer batch: one Redis
+    round trip per 1,000 messages)."""
     with app.producer_or_acquire() as producer, producer.batch(max_size=1000):
-        for args in messages(run_id, slots, settings.slots_per_message):
+        for args in messages(run_id, slots, size):
             agent.apply_async(args, queue=AGENT_QUEUE, producer=producer,
                               argsrepr=repr(args), kwargsrepr="{}")
 
