@@ -118,7 +118,12 @@ def test_interrupt_stops_the_run_and_accounts_for_every_task(tmp_path: Path) -> 
             break
     time.sleep(3)  # some calls are in flight now
     proc.send_signal(signal.SIGINT)
-    rest, _ = proc.communicate(timeout=90)
+    try:
+        rest, _ = proc.communicate(timeout=90)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        logs = {p.name: p.read_text()[-1500:] for p in (tmp_path / "state" / "logs").glob("*")}
+        raise AssertionError(f"swarm run did not stop within 90 s; logs: {logs}") from None
     assert proc.returncode == 130
     assert "interrupted" in rest
     assert not leftovers(str(tmp_path))
