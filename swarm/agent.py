@@ -99,7 +99,7 @@ class Agent:
             return Outcome("skipped" if v.verdict == "skip" else v.verdict, v.reason)
 
         attempts = 0
-        lost = 0  # attempts sent with no answer: the provider may have billed each
+        lost = 0  # attempts sent with no answer: each charged at its worst case when lost
         call_ms = 0  # the answered attempt's own latency
         started = time.monotonic()
 
@@ -114,7 +114,9 @@ class Agent:
             try:
                 answer = self.kimi.chat(spec.model, messages, spec.max_tokens, spec.temperature)
             except NetworkError as exc:
-                lost += exc.sent
+                if exc.sent:  # it may have been billed: charged now, the retry reserves again
+                    lost += 1
+                    self.gate.charge_unanswered(spec, slot, task.name)
                 raise
             call_ms = round((time.monotonic() - sent) * 1000)
             return answer
@@ -139,23 +141,25 @@ class Agent:
         except _Abandon as exc:
             # The run stopped while this task waited to retry: only lost attempts may be billed.
             return self._finish(spec, slot, task.name, attempts, started, None,
-                                error=f"abandoned: {exc}", cost=lost * reserve,
+                                error=f"abandoned: {exc}", charged=lost * reserve,
                                 est_tokens=est_tokens, outcome="skipped")
         except ProviderError as exc:
             if isinstance(exc, QuotaExhausted):
                 self.gate.stop(run_id, "quota_exhausted")
             return self._finish(spec, slot, task.name, attempts, started, None,
-                                error=str(exc), cost=lost * reserve,
+                                error=str(exc), charged=lost * reserve,
                                 est_tokens=est_tokens, reason=exc.reason)
-        # An attempt that got no answer may still have been billed: count it at worst case.
-        cost = lost * reserve + spec.price.cost_micro(completion.prompt_tokens,
-                                                      completion.completion_tokens)
+        cost = spec.price.cost_micro(completion.prompt_tokens, completion.completion_tokens)
         return self._finish(spec, slot, task.name, attempts, started, completion, error=None,
-                            cost=cost, est_tokens=est_tokens, call_ms=call_ms)
+                            cost=cost, charged=lost * reserve, est_tokens=est_tokens,
+                            call_ms=call_ms)
 
     def _finish(self, spec: RunSpec, slot: int, category: str, attempts: int, started: float,
-                completion: Completion | None, *, error: str | None, cost: int, est_tokens: int,
-                outcome: str | None = None, reason: str = "", call_ms: int = 0) -> Outcome:
+                completion: Completion | None, *, error: str | None, est_tokens: int,
+                cost: int = 0, charged: int = 0, outcome: str | None = None, reason: str = "",
+                call_ms: int = 0) -> Outcome:
+        """Write the output line (or the dead letter) and settle. ``cost``: the answer's, to
+        settle; ``charged``: unanswered attempts, already on the ledger."""
         task = BY_NAME[category]
         parsed = parse_answer(completion.text, task) if completion else None
         ptok = completion.prompt_tokens if completion else 0
@@ -171,7 +175,7 @@ class Agent:
                 "model": completion.model,
                 "prompt_tokens": ptok,
                 "completion_tokens": ctok,
-                "cost_usd": cost / 1e6,
+                "cost_usd": (cost + charged) / 1e6,
                 "latency_ms": round((time.monotonic() - started) * 1000),
                 "attempts": attempts,
                 "finish_reason": completion.finish_reason,

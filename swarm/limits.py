@@ -69,6 +69,13 @@ class Gate:
         )
         return Settled(text(state), int(finished), int(cursor), int(total), bool(dup))
 
+    def charge_unanswered(self, spec: RunSpec, slot: int, category: str) -> int:
+        """An attempt was sent and got no answer: its reservation becomes spend now (it may
+        have been billed) and the retry's admission reserves again. Returns micro-USD."""
+        k = spec.keys
+        return int(self.scripts.charge(keys=[k.budget, k.resv, k.counters],
+                                       args=[slot, category]))
+
     def cooldown(self, spec: RunSpec, wait_s: float) -> int:
         """Pause every worker of the run for ``wait_s``; returns the cooldown's end (ms)."""
         return int(self.scripts.cooldown(keys=[spec.keys.rate],

@@ -226,15 +226,19 @@ class Orchestrator:
                 self.clock.now_ms(), LOCK_TTL_MS, s.max_claude_agents, holder]):
             self.ledger.settle(run_id, reserve, 0, "cost_claude_micro")
             raise _NotAsked(f"MAX_CLAUDE_AGENTS={s.max_claude_agents} Claude calls under way")
-        actual = 0  # an attempt sent with no answer may have been billed: worst case for it
+        held, actual = reserve, 0  # reserved for this review; charged so far
 
         def ask() -> Completion:
-            nonlocal actual
+            nonlocal held, actual
             try:
                 return self.claude.message(  # type: ignore[union-attr]
                     s.anthropic_model, REVIEW_SYSTEM, user, s.anthropic_max_tokens)
             except NetworkError as exc:
-                actual += reserve * exc.sent
+                if exc.sent:  # it may have been billed: worst case, and a retry reserves again
+                    actual += reserve
+                    if not self.ledger.reserve(run_id, reserve):
+                        raise _NotAsked("budget: no room to retry an unanswered review") from None
+                    held += reserve
                 raise
 
         try:
@@ -246,7 +250,7 @@ class Orchestrator:
             actual += price.cost_micro(completion.prompt_tokens, completion.completion_tokens)
         finally:
             self.r.zrem(CLAUDE_HOLDERS, holder)
-            self.ledger.settle(run_id, reserve, actual, "cost_claude_micro")
+            self.ledger.settle(run_id, held, actual, "cost_claude_micro")
         return parse_decision(completion.text), actual / 1e6
 
 

@@ -39,7 +39,8 @@ def stats_block(st: dict[str, Any]) -> Group:
     t.add_row("Elapsed", f"{_dur(st['elapsed_s'])}   ETA {_dur(st['eta_s'])}")
     t.add_row("Reviews", f"{st['orchestrations']}")
     t.add_row("429s", f"{st['rate_limited']}   ({st['cooldowns']} cooldowns, "
-              f"{st['cooldown_s']:.0f} s paused)   duplicates {st['duplicates']}")
+              f"{st['cooldown_s']:.0f} s paused)   duplicates {st['duplicates']}   "
+              f"unanswered {st['unanswered']}")
     cats = Table(show_header=True, header_style="bold", box=None, padding=(0, 2))
     cats.add_column("category")
     cats.add_column("completed", justify="right")

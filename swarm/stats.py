@@ -94,6 +94,7 @@ def snapshot(r: redis.Redis, run_id: str, clock: Clock = SYSTEM) -> dict[str, An
         "cooldown_s": round(cooldown_ms / 1000, 1),
         "admit_waits": {key[5:]: n for key, n in c.items() if key.startswith("wait:")},
         "lost_reservations": c.get("lost_reservations", 0),
+        "unanswered": c.get("lost_attempts", 0),  # sent, no answer: charged at worst case
         "refed": c.get("refed", 0),
         "model": meta.get("model", ""),
         "avg_call_s": round(c.get("call_ms", 0) / completed / 1000, 3) if completed else None,

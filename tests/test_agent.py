@@ -10,7 +10,8 @@ import httpx
 import pytest
 import redis
 
-from swarm.budget import Ledger
+from swarm.budget import Ledger, worst_case_micro
+from swarm.catalog import BY_NAME, estimate_prompt_tokens, messages_for
 from swarm.clock import FakeClock
 from swarm.config import Settings
 from swarm.outputs import read_records
@@ -125,6 +126,28 @@ def test_an_unanswered_attempt_is_charged_at_worst_case(harness: Harness) -> Non
     assert rec["attempts"] == 2
     assert spent == round(rec["cost_usd"] * 1e6)  # the output line carries the whole charge
     assert spent > 1000  # the lost attempt at worst case (> $0.001) plus the answer
+
+
+def test_no_retry_goes_out_unreserved_after_an_unanswered_attempt(harness: Harness) -> None:
+    """The lost attempt used the whole reservation; the budget has no room for another worst
+    case, so the retry is not sent: the run stops and the ledger stays under its line."""
+    def drop(request: httpx.Request) -> httpx.Response:
+        raise httpx.ReadTimeout("no answer", request=request)
+
+    harness.provider.script = [drop]
+    run_id = harness.start(1)
+    [(_, slot, category)] = list(harness.queue.items)
+    spec = harness.agent.spec(run_id)
+    assert spec is not None
+    reserve = worst_case_micro(spec.price, estimate_prompt_tokens(
+        messages_for(BY_NAME[category], spec.seed, slot)), spec.max_tokens)
+    harness.r.hset(spec.keys.budget, "line", reserve + 200)  # an answer costs ~400 more
+    assert harness.drain() == ["skipped"]
+    assert harness.provider.calls == 1
+    ledger = Ledger(harness.r).snapshot(run_id)
+    assert (ledger.spent_micro, ledger.reserved_micro) == (reserve, 0)
+    st = snapshot(harness.r, run_id, harness.clock)
+    assert (st["state"], st["skipped"], st["unanswered"]) == ("budget_exhausted", 1, 1)
 
 
 def test_retry_failed_feeds_dead_letters_again(harness: Harness) -> None:

@@ -26,7 +26,7 @@ from tests.helpers import create_run, make_spec
 @given(line=st.integers(1_000, 200_000), threads=st.integers(2, 12),
        reserves=st.lists(st.integers(1, 20_000), min_size=1, max_size=60),
        seed=st.integers(0, 2**16))
-def test_threads_reserving_and_settling_never_pass_the_line(
+def test_threads_reserving_losing_and_settling_never_pass_the_line(
         redis_server: RedisServer, line: int, threads: int, reserves: list[int],
         seed: int) -> None:
     r = redis.Redis.from_url(redis_server.url)
@@ -48,8 +48,19 @@ def test_threads_reserving_and_settling_never_pass_the_line(
                     break
             if v.verdict != "go":
                 continue
-            cost = rng.randint(0, reserve)  # settles at or below the worst case
-            gate.settle(spec, slot, outcome="completed", cost_micro=cost, prompt_tokens=1,
+            outcome, cost = "completed", rng.randint(0, reserve)  # at or below the worst case
+            while rng.random() < 0.3:  # sent, no answer: charged now, the retry reserves again
+                charged = gate.charge_unanswered(spec, slot, "competitor_intel")
+                with lock:
+                    paid.append(charged)
+                for _ in range(200):
+                    v = gate.admit(spec, slot, 10, reserve, retry=True)
+                    if v.verdict != "wait":
+                        break
+                if v.verdict != "go":  # no room for another worst case: abandoned
+                    outcome, cost = "skipped", 0
+                    break
+            gate.settle(spec, slot, outcome=outcome, cost_micro=cost, prompt_tokens=1,
                         completion_tokens=1, unused_tokens=0, category="competitor_intel",
                         parsed=False, revenue_cents=0)
             spent = Ledger(r).snapshot(spec.run_id).spent_micro

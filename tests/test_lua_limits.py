@@ -214,3 +214,27 @@ def test_dead_workers_reservation_is_reclaimed_by_the_next_admit(any_redis: redi
     assert (b["spent"], b["reserved"]) == (800, 0)
     assert any_redis.zcard(spec.keys.leases) == 0
     assert int(any_redis.hget(spec.keys.counters, "lost_reservations")) == 1
+
+
+def test_an_unanswered_attempt_is_charged_and_its_retry_reserves_again(
+        any_redis: redis.Redis, clock: FakeClock) -> None:
+    """A lost attempt's reservation becomes spend at once; the retry takes a new worst case
+    under the same checks as a first attempt, so no attempt goes out unreserved."""
+    spec = create_run(any_redis, make_spec(), line_micro=1000)
+    gate = Gate(any_redis, Ticking(clock))
+    assert gate.admit(spec, 0, 10, 400).verdict == "go"
+    assert gate.charge_unanswered(spec, 0, "competitor_intel") == 400
+    assert gate.charge_unanswered(spec, 0, "competitor_intel") == 0  # once only
+    b = {k.decode(): int(x) for k, x in any_redis.hgetall(spec.keys.budget).items()}
+    assert (b["spent"], b["reserved"]) == (400, 0)
+    c = any_redis.hmget(spec.keys.counters, "cost_kimi_micro", "c:competitor_intel:cost_micro",
+                        "lost_attempts")
+    assert [int(x) for x in c] == [400, 400, 1]
+    assert gate.admit(spec, 0, 10, 400, retry=True).verdict == "go"  # 400 + 400 <= 1000
+    assert int(any_redis.hget(spec.keys.budget, "reserved")) == 400
+    assert gate.admit(spec, 0, 10, 400, retry=True).verdict == "go"  # still held: no new one
+    assert int(any_redis.hget(spec.keys.budget, "reserved")) == 400
+    gate.charge_unanswered(spec, 0, "competitor_intel")
+    v = gate.admit(spec, 0, 10, 400, retry=True)  # 800 spent + 400 > 1000: no retry can fit
+    assert (v.verdict, v.reason) == ("stop", "budget_exhausted")
+    assert int(any_redis.hget(spec.keys.budget, "spent")) == 800

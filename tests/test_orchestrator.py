@@ -202,3 +202,28 @@ def test_an_unanswered_claude_call_is_charged_at_worst_case(real_redis: redis.Re
     claude = Ledger(real_redis).snapshot(spec.run_id).claude_micro
     assert claude > answered  # the lost attempt is counted too, at its reservation
     assert record["cost_usd"] == claude / 1e6
+
+
+def test_an_unanswered_claude_call_is_retried_only_with_room_for_it(real_redis: redis.Redis,
+                                                                    settings: Settings) -> None:
+    """The budget holds one review's worst case: the lost attempt spends it, so no second
+    attempt is sent; the rules decide and the ledger stays under its line."""
+    from swarm.clock import FakeClock
+
+    calls = []
+
+    def drop(request: httpx.Request) -> httpx.Response:
+        calls.append(1)
+        raise httpx.ReadTimeout("no answer", request=request)
+
+    spec = seeded_run(real_redis)
+    line = Ledger(real_redis).snapshot(spec.run_id)
+    room = line.left_micro
+    # one review reserves 1,024 output tokens at $5/M plus its prompt: 5,120 + under 1,380
+    real_redis.hset(spec.keys.budget, "line", line.spent_micro + 6_500)
+    record = Orchestrator(with_key(settings), real_redis, clock=FakeClock(),
+                          http=Http(httpx.MockTransport(drop))).review(spec.run_id)
+    assert record is not None and record["source"] == "rules" and len(calls) == 1
+    after = Ledger(real_redis).snapshot(spec.run_id)
+    assert after.reserved_micro == 0 and 5_120 < after.claude_micro <= 6_500
+    assert after.spent_micro <= after.line_micro and room > 6_500

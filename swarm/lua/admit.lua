@@ -2,7 +2,9 @@
 -- KEYS: 1 meta  2 done  3 leases  4 rate  5 budget  6 resv  7 counters  8 pending  9 skipped
 -- ARGV: 1 now_ms  2 slot  3 est_tokens (prompt estimate + max_tokens)
 --       4 reserve_micro (worst-case cost, micro-USD)  5 rpm  6 tpm  7 max_concurrent
---       8 lease_ttl_ms  9 mode ("new": first attempt; "retry": lease and reservation held)
+--       8 lease_ttl_ms  9 mode ("new": first attempt; "retry": lease held, and the
+--         reservation too unless an unanswered attempt was charged with it: then it is
+--         taken again, under the same budget checks as a first attempt)
 --       10 ahead_ms (how far ahead a request slot may be booked)
 -- Returns {verdict, wait_ms, reason}:
 --   go    call after wait_ms: the next RPM/TPM slot is booked for this caller (no other
@@ -62,10 +64,12 @@ for _, s in ipairs(expired) do
   redis.call('ZREM', KEYS[3], s)
 end
 
+-- After the reclaim: a retry whose own lease had expired lost its reservation there too.
+local reserving = fresh or redis.call('HEXISTS', KEYS[6], slot) == 0
 local reserved = tonumber(redis.call('HGET', KEYS[5], 'reserved') or '0')
 local spent = tonumber(redis.call('HGET', KEYS[5], 'spent') or '0')
 local line = tonumber(redis.call('HGET', KEYS[5], 'line') or '0')
-if fresh and spent + reserve > line then return {'stop', 0, 'budget_exhausted'} end
+if reserving and spent + reserve > line then return {'stop', 0, 'budget_exhausted'} end
 
 local cooldown = tonumber(redis.call('HGET', KEYS[4], 'cooldown_until') or '0')
 if cooldown > now then return wait(cooldown - now, 'cooldown') end
@@ -83,12 +87,12 @@ if start - now > ahead then
   return wait(math.ceil(start - now - ahead), rpm_tat >= tpm_tat and 'rpm' or 'tpm')
 end
 
-if fresh and spent + reserved + reserve > line then return wait(100, 'budget') end
+if reserving and spent + reserved + reserve > line then return wait(100, 'budget') end
 
 redis.call('HSET', KEYS[4], 'rpm_tat', start + 60000 / rpm,
   'tpm_tat', start + est_tokens * 60000 / tpm)
 redis.call('ZADD', KEYS[3], start + ttl, slot)
-if fresh then
+if reserving then
   redis.call('HINCRBY', KEYS[5], 'reserved', reserve)
   redis.call('HSET', KEYS[6], slot, reserve)
 end
