@@ -56,6 +56,7 @@ bench: install
 	$(PY) bench/flow.py
 	$(PY) bench/budget.py
 	$(PY) bench/http_call.py
+	$(PY) bench/export.py
 
 lint: install
 	$(VENV)/bin/ruff check swarm workers tests bench

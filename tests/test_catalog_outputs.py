@@ -91,6 +91,8 @@ def test_export_deduplicates_by_task_id(tmp_path: Path) -> None:
     w.write("r", "content", {**base, "task_id": "r:1", "index": 1, "attempts": 2})
     w.write("other", "content", {**base, "task_id": "other:0", "index": 0})
     w.close()
+    with w.path("r", "content").open("a") as f:
+        f.write('\n{"task_id": "r:2", "index": 2, "raw": "cut off by a k')  # a killed writer
     assert export(tmp_path, "r", "jsonl", tmp_path / "r.jsonl") == 2
     lines = [json.loads(x) for x in (tmp_path / "r.jsonl").read_text().splitlines()]
     assert [x["index"] for x in lines] == [0, 1] and lines[1]["attempts"] == 2
