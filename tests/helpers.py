@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections import deque
 from collections.abc import Sequence
+from pathlib import Path
 
 import redis
 
@@ -11,6 +15,25 @@ from swarm import runs
 from swarm.catalog import default_weights
 from swarm.prices import Price
 from swarm.runs import RunSpec
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def base_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    """The environment of a `swarm` or `celery` process under test: the machine's PATH, HOME
+    and locale only, this test's folders, and ``extra``."""
+    env = {k: v for k, v in os.environ.items() if k.startswith(("PATH", "HOME", "LANG", "LC_"))}
+    env.update({"OUTPUT_DIR": str(tmp_path / "out"), "STATE_DIR": str(tmp_path / "state"),
+                "PYTHONPATH": str(ROOT), "COLUMNS": "120"})
+    env.update(extra)
+    return env
+
+
+def swarm(args: list[str], env: dict[str, str], cwd: Path,
+          timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """`swarm ARGS` as a user runs it."""
+    return subprocess.run([sys.executable, "-m", "swarm", *args], env=env, cwd=cwd,
+                          capture_output=True, text=True, timeout=timeout)
 
 
 def make_spec(run_id: str = "r1", total: int = 100, *, rpm: int = 10**7, tpm: int = 10**9,

@@ -16,7 +16,8 @@ from swarm.embedded import RedisServer
 from swarm.sim.limits import Limits
 from swarm.sim.server import SimConfig, SimServer
 from swarm.stats import snapshot
-from tests.test_integration import KEY, base_env, swarm
+from tests.helpers import base_env, swarm
+from tests.test_integration import KEY
 
 pytestmark = pytest.mark.integration
 

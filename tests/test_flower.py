@@ -18,7 +18,8 @@ import redis
 from swarm.embedded import RedisServer, free_port
 from swarm.sim.server import SimConfig, SimServer
 from swarm.stats import snapshot
-from tests.test_integration import KEY, base_env, swarm
+from tests.helpers import base_env, swarm
+from tests.test_integration import KEY
 
 pytestmark = pytest.mark.integration
 

@@ -21,24 +21,11 @@ from swarm.embedded import RedisServer
 from swarm.outputs import read_records
 from swarm.sim.server import SimConfig, SimServer
 from swarm.stats import snapshot
+from tests.helpers import base_env, swarm
 
 pytestmark = pytest.mark.integration
 
 KEY = "sk-integration-secret-0042"
-
-
-def swarm(args: list[str], env: dict[str, str], cwd: Path,
-          timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "swarm", *args], env=env, cwd=cwd,
-                          capture_output=True, text=True, timeout=timeout)
-
-
-def base_env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k.startswith(("PATH", "HOME", "LANG", "LC_"))}
-    env.update({"OUTPUT_DIR": str(tmp_path / "out"), "STATE_DIR": str(tmp_path / "state"),
-                "PYTHONPATH": str(Path(__file__).resolve().parents[1]), "COLUMNS": "120"})
-    env.update(extra)
-    return env
 
 
 def leftovers(marker: str) -> list[str]:

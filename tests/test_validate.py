@@ -14,7 +14,7 @@ from swarm.clock import FakeClock
 from swarm.config import Settings
 from swarm.validate import Measured, capacity_report, checks, measured
 from tests.harness import Harness, Provider
-from tests.test_cli import assert_refused, nothing_queued_violations, swarm
+from tests.test_cli import assert_refused, nothing_queued_violations, run
 
 
 @pytest.fixture
@@ -59,7 +59,7 @@ def test_each_failure_has_its_message(evicting: redis.Redis, keyed: Settings,
 def test_unwritable_output_dir_refuses_before_queueing(tmp_path: Path, real_redis: redis.Redis,
                                                        redis_server) -> None:  # type: ignore[no-untyped-def]
     (tmp_path / "a-file").write_text("")
-    done = swarm(["enqueue", "-n", "5"], tmp_path, REDIS_URL=redis_server.url,
+    done = run(["enqueue", "-n", "5"], tmp_path, REDIS_URL=redis_server.url,
                  MOONSHOT_API_KEY="sk-x-123456", OUTPUT_DIR=str(tmp_path / "a-file" / "out"))
     assert_refused(done, "is not writable")
     assert not nothing_queued_violations(real_redis)
@@ -67,7 +67,7 @@ def test_unwritable_output_dir_refuses_before_queueing(tmp_path: Path, real_redi
 
 def test_n_above_total_agents_is_capped_with_a_note(tmp_path: Path, real_redis: redis.Redis,
                                                     redis_server) -> None:  # type: ignore[no-untyped-def]
-    done = swarm(["enqueue", "-n", "500", "--run-id", "cap"], tmp_path,
+    done = run(["enqueue", "-n", "500", "--run-id", "cap"], tmp_path,
                  REDIS_URL=redis_server.url, MOONSHOT_API_KEY="sk-x-123456", TOTAL_AGENTS="120")
     assert done.returncode == 0, done.stderr
     assert "capped at TOTAL_AGENTS = 120" in done.stderr
