@@ -323,6 +323,8 @@ def simulate(port: Annotated[int, typer.Option(min=0, max=65535)] = 8787,
              hang_rate: Annotated[float, typer.Option(min=0, max=1)] = 0.0,
              hang_s: Annotated[float, typer.Option(min=0)] = 30.0,
              drop_rate: Annotated[float, typer.Option(min=0, max=1)] = 0.0,
+             drop_billed: Annotated[bool, typer.Option(
+                 help="dropped requests were billed (their answer lost on the way)")] = False,
              claude_error_rate: Annotated[float, typer.Option(min=0, max=1)] = 0.0,
              quota_usd: Annotated[float | None, typer.Option(min=0)] = None) -> None:
     """The provider simulator (Moonshot and Anthropic APIs) on 127.0.0.1, with the account's
@@ -337,7 +339,8 @@ def simulate(port: Annotated[int, typer.Option(min=0, max=65535)] = 8787,
         latency_ms=latency_ms, jitter_ms=jitter_ms, api_key=api_key, seed=seed,
         limits=Limits(rpm=rpm, tpm=tpm, concurrency=concurrency, window_s=window_s),
         faults=Faults(error_rate=error_rate, hang_rate=hang_rate, hang_s=hang_s,
-                      drop_rate=drop_rate, claude_error_rate=claude_error_rate,
+                      drop_rate=drop_rate, drop_billed=drop_billed,
+                      claude_error_rate=claude_error_rate,
                       quota_micro=None if quota_usd is None else int(quota_usd * 1e6)))
     with contextlib.suppress(KeyboardInterrupt):
         serve(config, "127.0.0.1", port, on_ready=ready)

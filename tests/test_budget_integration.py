@@ -17,6 +17,7 @@ import pytest
 import redis
 
 from swarm.embedded import RedisServer
+from swarm.sim.limits import Faults
 from swarm.sim.server import SimConfig, SimServer
 from swarm.stats import snapshot
 from tests.helpers import base_env, swarm
@@ -45,6 +46,30 @@ def test_run_stops_at_the_line_and_the_ledger_equals_the_bill(
     assert ledger >= 0.85 * line  # and it did not stop early
     assert st["completed"] + st["failed"] + st["skipped"] == 600
     assert 100 < st["completed"] < 300
+    assert st["reserved_usd"] == 0
+
+
+def test_billed_drops_never_take_the_ledger_past_its_line(
+        real_redis: redis.Redis, redis_server: RedisServer, tmp_path: Path) -> None:
+    """A third of the requests are billed and their answers lost: every such attempt is
+    charged at worst case and its retry reserves again, so the ledger stays under its line
+    and over the provider's bill."""
+    budget = 0.05
+    faults = Faults(drop_rate=0.35, drop_billed=True)
+    with SimServer(SimConfig(latency_ms=30, jitter_ms=30, seed=3, faults=faults)) as sim:
+        env = base_env(tmp_path, REDIS_URL=redis_server.url, MOONSHOT_API_KEY=KEY,
+                       KIMI_BASE_URL=sim.url + "/v1", MAX_CONCURRENT="12",
+                       BUDGET_USD=str(budget))
+        done = swarm(["run", "-n", "400", "--workers", "3"], env, tmp_path)
+        bill = httpx.get(sim.url + "/_stats").json()
+    assert done.returncode == 0, done.stderr[-2000:]
+    run_id = real_redis.zrevrange("swarm:runs", 0, 0)[0].decode()
+    st = snapshot(real_redis, run_id)
+    spent = int(real_redis.hget(f"swarm:{{{run_id}}}:budget", "spent"))
+    assert st["state"] == "budget_exhausted" and st["unanswered"] > 10
+    assert spent <= round(budget * 0.95 * 1e6)  # the ledger: never past its line
+    assert spent >= bill["billed_micro"]  # and never below what the provider billed
+    assert st["completed"] + st["failed"] + st["skipped"] == 400
     assert st["reserved_usd"] == 0
 
 

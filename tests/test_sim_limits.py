@@ -105,6 +105,15 @@ def test_dropped_connection_is_a_sent_network_error() -> None:
         assert httpx.get(sim.url + "/_stats").json()["billed_micro"] == 0
 
 
+def test_a_billed_drop_is_billed_and_still_unanswered() -> None:
+    faults = Faults(drop_rate=1.0, drop_billed=True)
+    with SimServer(SimConfig(latency_ms=0, jitter_ms=0, faults=faults)) as sim:
+        with pytest.raises(errors.NetworkError) as info:
+            kimi(sim).chat("moonshot-v1-8k", MSGS, 500, 0.5)
+        assert info.value.sent is True
+        assert httpx.get(sim.url + "/_stats").json()["billed_micro"] > 0
+
+
 def test_hang_outlasts_the_client_timeout() -> None:
     faults = Faults(hang_rate=1.0, hang_s=3)
     with SimServer(SimConfig(latency_ms=0, jitter_ms=0, faults=faults)) as sim:

@@ -24,6 +24,7 @@ class Faults:
     hang_rate: float = 0.0  # share of requests that answer only after hang_s
     hang_s: float = 30.0
     drop_rate: float = 0.0  # share of requests whose connection is closed with no answer
+    drop_billed: bool = False  # a dropped request was answered and billed, the answer lost
     quota_micro: int | None = None  # after billing this much: 429 exceeded_current_quota
     claude_error_rate: float = 0.0  # share of /v1/messages answered 429 or 529
 

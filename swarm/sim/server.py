@@ -135,8 +135,10 @@ class Simulator:
             if fault == "drop":
                 await self._latency()
                 ledger.count(0)
+                if self.config.faults.drop_billed:  # the worst case: billed, answer lost
+                    ledger.billed_micro += price.cost_micro(ptok, ctok)
                 if request.transport is not None:
-                    request.transport.abort()  # the connection dies with no answer, unbilled
+                    request.transport.abort()  # the connection dies with no answer
                 return web.Response(status=500)
             await self._latency()
             if fault == "hang":
