@@ -171,11 +171,12 @@ class Orchestrator:
     def _review(self, run_id: str) -> dict[str, Any]:
         agg = aggregate(self.r, run_id)
         digest = hashlib.sha256(json.dumps(agg, sort_keys=True).encode()).hexdigest()[:16]
-        source, cost, error = "rules", 0.0, None
+        source, error = "rules", None
         decision: Decision | None = None
+        billed_before = self.ledger.snapshot(run_id).claude_micro
         if self.claude is not None:
             try:
-                decision, cost = self._ask_claude(run_id, agg)
+                decision = self._ask_claude(run_id, agg)
                 source = "claude"
             except (ProviderError, _NotAsked) as exc:  # Claude unavailable: the rules decide
                 error = redact(str(exc))
@@ -191,6 +192,8 @@ class Orchestrator:
                 applied = True
             except ValueError as exc:
                 rejected = str(exc)
+        # what this review put on the ledger, answered or not (one review of a run at a time)
+        cost = (self.ledger.snapshot(run_id).claude_micro - billed_before) / 1e6
         seq = self.r.hincrby(RunKeys(run_id).counters, "orchestrations", 1)
         record = {
             "run_id": run_id, "seq": seq,
@@ -207,7 +210,7 @@ class Orchestrator:
         log.info("review run=%s seq=%s source=%s applied=%s", run_id, seq, source, applied)
         return record
 
-    def _ask_claude(self, run_id: str, agg: dict[str, Any]) -> tuple[Decision, float]:
+    def _ask_claude(self, run_id: str, agg: dict[str, Any]) -> Decision:
         assert self.claude is not None
         s = self.settings
         price = s.anthropic_price()
@@ -251,7 +254,7 @@ class Orchestrator:
         finally:
             self.r.zrem(CLAUDE_HOLDERS, holder)
             self.ledger.settle(run_id, held, actual, "cost_claude_micro")
-        return parse_decision(completion.text), actual / 1e6
+        return parse_decision(completion.text)
 
 
 def active_runs(r: redis.Redis, limit: int = 20) -> list[str]:

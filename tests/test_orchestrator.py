@@ -227,3 +227,4 @@ def test_an_unanswered_claude_call_is_retried_only_with_room_for_it(real_redis: 
     after = Ledger(real_redis).snapshot(spec.run_id)
     assert after.reserved_micro == 0 and 5_120 < after.claude_micro <= 6_500
     assert after.spent_micro <= after.line_micro and room > 6_500
+    assert record["cost_usd"] == after.claude_micro / 1e6  # the insight file says so too
