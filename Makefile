@@ -25,8 +25,9 @@ redis:
 
 install: $(STAMP) redis
 
+# reviews every second, so the short demo run shows the orchestrator at work
 demo: install
-	$(PY) -m swarm run --test
+	ORCHESTRATE_EVERY_S=1 $(PY) -m swarm run --test
 
 test: install
 	$(PY) -m pytest -q

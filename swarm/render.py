@@ -55,3 +55,11 @@ def progress_line(st: dict[str, Any]) -> str:
     return (f"{done:,}/{st['total']:,} done · {st['failed']:,} failed · {st['in_flight']} in flight"
             f" · {st['rate_per_s']:.1f}/s · ETA {_dur(st['eta_s'])} · ${st['cost_usd']:.4f}"
             f" of ${st['budget_usd']:.2f} · {st['state']}")
+
+
+def review_line(rec: dict[str, Any]) -> str:
+    """One line about a review: who decided, what it cost, and whether the mix changed."""
+    head = f"Review {rec['seq']} ({rec['source']}, ${rec['cost_usd']:.4f})"
+    if not rec["applied"]:
+        return f"{head}: mix unchanged — {rec['rejected'] or 'no decision'}; `swarm insights`"
+    return f"{head}: new weights applied (the column above); `swarm insights`"

@@ -25,10 +25,11 @@ from swarm.embedded import RedisServer
 from swarm.errors import ConfigError
 from swarm.keys import AGENT_QUEUE, BEAT_QUEUE
 from swarm.limits import Gate
+from swarm.orchestrator import latest_insight
 from swarm.outputs import write_stats_file
 from swarm.procs import Children, python_cmd
 from swarm.redisconn import connect
-from swarm.render import progress_line, stats_block
+from swarm.render import progress_line, review_line, stats_block
 from swarm.stats import snapshot
 from swarm.validate import capacity_report, checks, measured
 
@@ -116,6 +117,9 @@ def run_all(s: Settings, count: int, *, run_id: str | None, workers: int,
             st = snapshot(r, spec.run_id)
             path = write_stats_file(Path(s.output_dir), spec.run_id, st)
             console.print(stats_block(st))
+            review = latest_insight(Path(s.output_dir), spec.run_id)
+            if review is not None:
+                console.print(review_line(review), highlight=False)
             console.print(f"outputs in {s.output_dir}/<category>/{spec.run_id}.*.jsonl; "
                           f"stats in {path}", highlight=False)
         if r is not None:

@@ -82,9 +82,12 @@ def test_demo_path_embedded_redis_and_simulator(tmp_path: Path) -> None:
     assert done.stdout.startswith("SIMULATOR: no MOONSHOT_API_KEY set")
     reviews = [json.loads(p.read_text())
                for p in (tmp_path / "out" / "claude_insights").glob("insight_*.json")]
-    # every review was answered by the simulator: a call that could not connect would have
-    # left it to the rules (source "rules"); a decision may still be rejected on its merits
+    # every review was answered by the simulator (a call that could not connect would have
+    # left it to the rules, source "rules") and kept to the rules the prompt states
     assert reviews and {r["source"] for r in reviews} == {"claude"}
+    assert all(r["applied"] for r in reviews)
+    last = max(reviews, key=lambda r: r["seq"])
+    assert f"Review {last['seq']} (claude, $" in done.stdout  # the summary names the last one
     assert not leftovers(str(tmp_path))  # redis, simulator, workers and beat are gone
     after = swarm(["stats", "--json"], env, tmp_path)  # answers from the saved data
     st = json.loads(after.stdout)

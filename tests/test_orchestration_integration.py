@@ -48,6 +48,7 @@ def test_reviews_bill_count_and_steer(real_redis: redis.Redis, redis_server: Red
     assert runs.weights(real_redis, run_id) != default_weights()
     if with_claude:
         assert {r["source"] for r in reviews} == {"claude"}
+        assert all(r["applied"] for r in reviews)  # told the rules, it keeps to them
         assert bill["claude_requests"] == len(reviews)
         assert round(st["cost_claude_usd"] * 1e6) == bill["claude_billed_micro"] > 0
         assert st["cost_usd"] == pytest.approx(st["cost_kimi_usd"] + st["cost_claude_usd"])

@@ -4,6 +4,7 @@ the fallback moves toward value per dollar; one review at a time; Claude is bill
 from __future__ import annotations
 
 import json
+import random
 from collections import Counter
 from pathlib import Path
 
@@ -16,9 +17,19 @@ from swarm.budget import Ledger
 from swarm.catalog import NAMES
 from swarm.config import Settings
 from swarm.limits import Gate
-from swarm.orchestrator import Orchestrator, aggregate, rules_decision, validate_weights
+from swarm.orchestrator import (
+    MAX_STEP,
+    REVIEW_SYSTEM,
+    Orchestrator,
+    aggregate,
+    parse_decision,
+    review_prompt,
+    rules_decision,
+    validate_weights,
+)
 from swarm.producer import Feeder
 from swarm.providers.http import Http
+from swarm.sim.answers import review_answer
 from swarm.sim.server import SimServer
 from tests.helpers import Queue, create_run, make_spec
 
@@ -228,3 +239,19 @@ def test_an_unanswered_claude_call_is_retried_only_with_room_for_it(real_redis: 
     assert after.reserved_micro == 0 and 5_120 < after.claude_micro <= 6_500
     assert after.spent_micro <= after.line_micro and room > 6_500
     assert record["cost_usd"] == after.claude_micro / 1e6  # the insight file says so too
+
+
+def test_the_simulated_claude_keeps_to_the_rules_the_prompt_states(
+        real_redis: redis.Redis) -> None:
+    """The prompt says what a valid decision is; the simulator, standing in for Claude,
+    follows it from any current mix, so its reviews are applied rather than wasted."""
+    spec = seeded_run(real_redis)
+    for seed in range(40):
+        rng = random.Random(seed)
+        runs.set_weights(real_redis, spec.run_id,
+                         {n: round(rng.uniform(0.1, 5.0), 3) for n in NAMES})
+        agg = aggregate(real_redis, spec.run_id)
+        decision = parse_decision(review_answer(review_prompt(agg), rng))
+        assert set(decision.weights) == set(NAMES)
+        validate_weights(agg["weights"], decision.weights)  # raises if it broke a rule
+    assert f"factor of {MAX_STEP:g} of its current weight" in REVIEW_SYSTEM

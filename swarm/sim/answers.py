@@ -11,6 +11,7 @@ from typing import Any
 
 _KEYS = re.compile(r"exactly these keys: ([a-z0-9_, ]+)\.")
 _CATEGORIES = re.compile(r'"([a-z_]+)":\s*\{"completed"')
+_STATS = re.compile(r"Run statistics \(JSON\):\n(.*)\n")
 
 WORDS = (
     "automation", "pipeline", "retention", "margin", "onboarding", "forecast", "workflow",
@@ -46,10 +47,22 @@ def chat_answer(messages: list[dict[str, Any]], rng: random.Random) -> str:
     return json.dumps({k: _value(k, rng) for k in keys if k}, ensure_ascii=False)
 
 
+def _current_weights(prompt: str) -> dict[str, float]:
+    """The weights the review's statistics give (our orchestrator's prompt), else the
+    categories named there at 1.0."""
+    m = _STATS.search(prompt)
+    try:
+        weights = json.loads(m.group(1))["weights"] if m else {}
+        return {str(k): float(v) for k, v in weights.items()}
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return dict.fromkeys(dict.fromkeys(_CATEGORIES.findall(prompt)), 1.0)
+
+
 def review_answer(prompt: str, rng: random.Random) -> str:
-    """An orchestrator decision for the categories named in the prompt's stats."""
-    cats = list(dict.fromkeys(_CATEGORIES.findall(prompt)))
-    weights = {c: round(rng.uniform(0.6, 1.6), 2) for c in cats}
+    """An orchestrator decision that keeps to the rules the prompt states: each category's
+    weight moved by a factor of 0.7 to 1.4 from its current value, within [0.1, 5]."""
+    weights = {c: round(min(5.0, max(0.1, w * rng.uniform(0.7, 1.4))), 2)
+               for c, w in _current_weights(prompt).items()}
     return json.dumps({
         "rating": rng.randint(5, 9),
         "insights": ["Higher-value categories parse reliably", "Costs per task are stable"],
