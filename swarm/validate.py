@@ -143,7 +143,7 @@ def capacity_report(settings: Settings, n: int, seen: Measured | None = None) ->
     lines = [
         f"tasks {n:,} · concurrency {settings.max_concurrent} · RPM {settings.rpm_limit:,} · "
         f"TPM {settings.tpm_limit:,}",
-        f"est. duration {n / rate / 3600:.2f} h at {rate:.1f} tasks/s (bound by {bound}; "
+        f"est. duration {_hours(n / rate)} at {rate:.1f} tasks/s (bound by {bound}; "
         f"{latency:.2f} s per call and {per_task} tokens per task, {basis})",
     ]
     if price is not None:
@@ -154,3 +154,8 @@ def capacity_report(settings: Settings, n: int, seen: Measured | None = None) ->
             f"budget ${settings.budget_usd:,.2f}, new calls stop at "
             f"${settings.stop_line_micro / 1e6:,.2f}")
     return lines
+
+
+def _hours(seconds: float) -> str:
+    """Hours with two decimals, as the seed's report gave them; seconds under 6 minutes."""
+    return f"{seconds / 3600:.2f} h" if seconds >= 360 else f"{seconds:.0f} s"

@@ -99,3 +99,5 @@ def test_capacity_report_uses_a_runs_measurements(real_redis: redis.Redis, keyed
     assert "20.0 tasks/s" in report[1] and "0.75 h" in report[1]
     assert "measured on run r-x over 400 calls" in report[1]
     assert "150 prompt + 250 completion" in report[2]
+    short = capacity_report(s, 100, Measured("r-x", 400, 1.5, 150, 250))[1]
+    assert "est. duration 5 s at 20.0 tasks/s" in short  # not "0.00 h"
