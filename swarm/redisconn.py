@@ -9,23 +9,38 @@ from pathlib import Path
 from typing import Any
 
 import redis
+from redis.backoff import ExponentialWithJitterBackoff
+from redis.retry import Retry
 
 from swarm.config import Settings
 from swarm.errors import RedisUnavailable
 
 
-def connect(url: str, max_connections: int = 50, check: bool = True) -> redis.Redis:
-    pool = redis.BlockingConnectionPool.from_url(
-        url, max_connections=max_connections, timeout=30, socket_connect_timeout=5,
-        health_check_interval=30,
-    )
-    client = redis.Redis(connection_pool=pool)
+# A Redis restart (AOF reload, failover) takes seconds: a worker rides it out, retrying each
+# command with backoff (0.1 s doubling, at most 5 s apart: about a minute in all), so the call
+# it has just paid for still settles instead of being fed and paid for again.
+OUTAGE_RETRIES = Retry(ExponentialWithJitterBackoff(base=0.1, cap=5.0), 16)
+
+
+def connect(url: str, max_connections: int = 50, check: bool = True,
+            ride_out_outages: bool = False) -> redis.Redis:
+    """A client whose pool holds ``max_connections``. ``check``: fail at once with one line
+    when Redis does not answer now. ``ride_out_outages``: later commands retry through an
+    outage of about a minute (workers and `swarm run`; a one-off command fails fast)."""
     if check:
+        probe = redis.Redis.from_url(url, socket_connect_timeout=5)
         try:
-            client.ping()
+            probe.ping()
         except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
             raise RedisUnavailable(f"Redis unreachable at {safe_url(url)}: {exc}") from None
-    return client
+        finally:
+            probe.close()
+    extra = {"retry": OUTAGE_RETRIES} if ride_out_outages else {}
+    pool = redis.BlockingConnectionPool.from_url(
+        url, max_connections=max_connections, timeout=30, socket_connect_timeout=5,
+        health_check_interval=30, **extra,
+    )
+    return redis.Redis(connection_pool=pool)
 
 
 def text(value: Any) -> str:

@@ -76,7 +76,7 @@ def run_all(s: Settings, count: int, *, run_id: str | None, workers: int,
             env["REDIS_URL"] = server.url
             (state_dir / "redis.url").write_text(server.url)
             console.print(f"embedded Redis on {server.url} (data in {state_dir / 'redis'})")
-        r = connect(env.get("REDIS_URL") or s.broker_url())
+        r = connect(env.get("REDIS_URL") or s.broker_url(), ride_out_outages=True)
         if s.simulated:
             url = _start_simulator(children, env, sim_latency_ms, sim_jitter_ms)
             # Claude too, even with an ANTHROPIC_API_KEY: a simulated run sends nothing out.

@@ -16,6 +16,7 @@ from swarm.clock import FakeClock
 from swarm.config import Settings, load_settings
 from swarm.embedded import RedisServer
 from swarm.sim.server import SimConfig, SimServer
+from tests.helpers import Workers
 
 SETTING_NAMES = set(Settings.model_fields) | {"max_kimi_agents", "swarm_config", "sim_api_key"}
 
@@ -72,3 +73,10 @@ def settings(tmp_path: Path) -> Settings:
     return load_settings(output_dir=tmp_path / "out", state_dir=tmp_path / ".swarm",
                          max_concurrent=10, rpm_limit=6000, tpm_limit=10_000_000,
                          budget_usd=10.0)
+
+
+@pytest.fixture
+def workers() -> Iterator[Workers]:
+    started = Workers()
+    yield started
+    started.kill_all()

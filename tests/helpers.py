@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from collections import deque
@@ -67,3 +68,34 @@ class Queue:
 
     def __len__(self) -> int:
         return len(self.items)
+
+
+class Workers:
+    """Celery worker processes (and the beat's own worker) started by a test, each in its own
+    session so a test can kill one outright; whatever is left is killed at teardown."""
+
+    def __init__(self) -> None:
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    def start(self, env: dict[str, str], cwd: Path, count: int,
+              threads: int) -> list[subprocess.Popen[bytes]]:
+        """``count`` agent workers of ``threads`` threads and one beat; returns the agents."""
+        celery = [sys.executable, "-m", "celery", "-A", "workers", "worker"]
+        quiet = {"env": env, "cwd": cwd, "start_new_session": True,
+                 "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+        agents = [subprocess.Popen(
+            [*celery, "--pool", "threads", "-c", str(threads), "-Q", "swarm", "-n",
+             f"test{i}-{os.getpid()}@%h", "--without-mingle", "--without-gossip", "-l", "WARNING"],
+            **quiet) for i in range(count)]  # type: ignore[call-overload]
+        beat = subprocess.Popen(
+            [*celery, "--beat", "--pool", "threads", "-c", "2", "-Q", "swarm.beat", "-n",
+             f"testbeat-{os.getpid()}@%h", "-s", str(cwd / "beat-schedule"), "-l", "WARNING"],
+            **quiet)  # type: ignore[call-overload]
+        self.procs += [*agents, beat]
+        return agents
+
+    def kill_all(self) -> None:
+        for p in self.procs:
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait(10)

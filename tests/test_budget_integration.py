@@ -6,10 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -20,7 +17,7 @@ from swarm.embedded import RedisServer
 from swarm.sim.limits import Faults
 from swarm.sim.server import SimConfig, SimServer
 from swarm.stats import snapshot
-from tests.helpers import base_env, swarm
+from tests.helpers import Workers, base_env, swarm
 from tests.test_integration import KEY
 
 pytestmark = pytest.mark.integration
@@ -73,44 +70,22 @@ def test_billed_drops_never_take_the_ledger_past_its_line(
     assert st["reserved_usd"] == 0
 
 
-@pytest.fixture
-def processes() -> Iterator[list[subprocess.Popen[bytes]]]:
-    procs: list[subprocess.Popen[bytes]] = []
-    yield procs
-    for p in procs:
-        if p.poll() is None:
-            os.killpg(p.pid, signal.SIGKILL)
-            p.wait(10)
-
-
 def test_worker_killed_mid_call_never_hides_money(
         real_redis: redis.Redis, redis_server: RedisServer, tmp_path: Path,
-        processes: list[subprocess.Popen[bytes]]) -> None:
+        workers: Workers) -> None:
     budget = 0.08
     with SimServer(SimConfig(latency_ms=300, jitter_ms=100)) as sim:
         env = base_env(tmp_path, REDIS_URL=redis_server.url, MOONSHOT_API_KEY=KEY,
                        KIMI_BASE_URL=sim.url + "/v1", MAX_CONCURRENT="12",
                        WORKER_THREADS="4", BUDGET_USD=str(budget), LEASE_TTL_S="10",
                        REFEED_AFTER_S="3", SWEEP_EVERY_S="1", ORCHESTRATE_EVERY_S="600")
-        celery = [sys.executable, "-m", "celery", "-A", "workers"]
-        for i in range(3):
-            processes.append(subprocess.Popen(
-                [*celery, "worker", "--pool", "threads", "-c", "4", "-Q", "swarm",
-                 "-n", f"kill{i}@%h", "--without-mingle", "--without-gossip", "-l", "WARNING"],
-                env=env, cwd=tmp_path, start_new_session=True,
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        processes.append(subprocess.Popen(
-            [*celery, "worker", "--beat", "-c", "2", "-Q", "swarm.beat", "-n", "killbeat@%h",
-             "-s", str(tmp_path / "beat-schedule"), "-l", "WARNING"],
-            env=env, cwd=tmp_path, start_new_session=True,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        victim = workers.start(env, tmp_path, count=3, threads=4)[0]
         queued = swarm(["enqueue", "-n", "400", "--run-id", "kill9"], env, tmp_path)
         assert queued.returncode == 0, queued.stderr
         deadline = time.monotonic() + 60
         while snapshot(real_redis, "kill9")["completed"] < 40:
             assert time.monotonic() < deadline, "the workers made no progress"
             time.sleep(0.2)
-        victim = processes[0]
         os.killpg(victim.pid, signal.SIGKILL)  # mid-call: 4 threads were busy
         victim.wait(10)
         deadline = time.monotonic() + 120

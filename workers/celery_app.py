@@ -6,6 +6,8 @@
 - ``task_ignore_result``: results live in our counters, not in a result backend;
 - the broker's connection pools above the thread count (else acks fail and tasks run twice);
 - ``visibility_timeout`` well above the longest call with its retries and waits;
+- a Redis restart is ridden out: our commands retry (``swarm.redisconn``) and so does
+  publishing;
 - the beat's tasks on their own queue, consumed only by the beat's own worker
   (``celery worker --beat -Q swarm.beat``), so they never wait behind the backlog.
 """
@@ -31,7 +33,13 @@ app.conf.update(
     accept_content=["json"],
     task_default_queue=AGENT_QUEUE,
     task_routes={"swarm.orchestrate": {"queue": BEAT_QUEUE}, "swarm.sweep": {"queue": BEAT_QUEUE}},
-    worker_cancel_long_running_tasks_on_connection_loss=True,
+    # Off: the threads pool cannot cancel a running thread (Celery raises NotImplementedError
+    # for kill_job on every lost connection); a redelivered slot makes no second call anyway,
+    # since admission checks its done-bit and lease.
+    worker_cancel_long_running_tasks_on_connection_loss=False,
+    # A Redis restart takes seconds: keep trying to publish window feeds for about a minute.
+    task_publish_retry_policy={"max_retries": 20, "interval_start": 0.1,
+                               "interval_step": 0.5, "interval_max": 5.0},
     broker_connection_retry_on_startup=True,
     broker_pool_limit=threads + 10,
     broker_transport_options={

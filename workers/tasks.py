@@ -44,7 +44,8 @@ def publish(run_id: str, slots: Sequence[tuple[int, str]], size: int) -> None:
 
 @cache
 def _redis():  # type: ignore[no-untyped-def]
-    return connect(settings.broker_url(), max_connections=settings.threads + 10)
+    return connect(settings.broker_url(), max_connections=settings.threads + 10,
+                   ride_out_outages=True)
 
 
 @cache
