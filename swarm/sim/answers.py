@@ -52,10 +52,9 @@ def _current_weights(prompt: str) -> dict[str, float]:
     categories named there at 1.0."""
     m = _STATS.search(prompt)
     try:
-        weights = json.loads(m.group(1))["weights"] if m else {}
-        return {str(k): float(v) for k, v in weights.items()}
-    except (ValueError, KeyError, TypeError, AttributeError):
-        return dict.fromkeys(dict.fromkeys(_CATEGORIES.findall(prompt)), 1.0)
+        return {str(k): float(v) for k, v in json.loads(m.group(1))["weights"].items()}
+    except (ValueError, KeyError, TypeError, AttributeError):  # AttributeError: no match
+        return dict.fromkeys(_CATEGORIES.findall(prompt), 1.0)
 
 
 def review_answer(prompt: str, rng: random.Random) -> str:
