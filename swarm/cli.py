@@ -31,7 +31,8 @@ ProfileOpt = Annotated[str | None, typer.Option("--profile", help="100k or 500k"
 RunIdOpt = Annotated[str | None, typer.Option("--run-id", help="the run (default: latest)")]
 NOpt = Annotated[int | None, typer.Option("-n", "--n", min=1, help="number of tasks")]
 TestOpt = Annotated[bool, typer.Option("--test", help="the profile's test size (100 or 10)")]
-FullOpt = Annotated[bool, typer.Option("--full", help="TOTAL_AGENTS tasks")]
+FullOpt = Annotated[bool, typer.Option("--full", "--max",
+                                      help="TOTAL_AGENTS tasks (--max: the 100k script's name)")]
 YesOpt = Annotated[bool, typer.Option("--yes", help="no 5 s pause before --full")]
 
 

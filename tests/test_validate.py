@@ -60,7 +60,7 @@ def test_unwritable_output_dir_refuses_before_queueing(tmp_path: Path, real_redi
                                                        redis_server) -> None:  # type: ignore[no-untyped-def]
     (tmp_path / "a-file").write_text("")
     done = run(["enqueue", "-n", "5"], tmp_path, REDIS_URL=redis_server.url,
-                 MOONSHOT_API_KEY="sk-x-123456", OUTPUT_DIR=str(tmp_path / "a-file" / "out"))
+               MOONSHOT_API_KEY="sk-x-123456", OUTPUT_DIR=str(tmp_path / "a-file" / "out"))
     assert_refused(done, "is not writable")
     assert not nothing_queued_violations(real_redis)
 
@@ -68,7 +68,7 @@ def test_unwritable_output_dir_refuses_before_queueing(tmp_path: Path, real_redi
 def test_n_above_total_agents_is_capped_with_a_note(tmp_path: Path, real_redis: redis.Redis,
                                                     redis_server) -> None:  # type: ignore[no-untyped-def]
     done = run(["enqueue", "-n", "500", "--run-id", "cap"], tmp_path,
-                 REDIS_URL=redis_server.url, MOONSHOT_API_KEY="sk-x-123456", TOTAL_AGENTS="120")
+               REDIS_URL=redis_server.url, MOONSHOT_API_KEY="sk-x-123456", TOTAL_AGENTS="120")
     assert done.returncode == 0, done.stderr
     assert "capped at TOTAL_AGENTS = 120" in done.stderr
     assert real_redis.hget("swarm:{cap}:meta", "total") == b"120"
@@ -101,3 +101,12 @@ def test_capacity_report_uses_a_runs_measurements(real_redis: redis.Redis, keyed
     assert "150 prompt + 250 completion" in report[2]
     short = capacity_report(s, 100, Measured("r-x", 400, 1.5, 150, 250))[1]
     assert "est. duration 5 s at 20.0 tasks/s" in short  # not "0.00 h"
+
+
+@pytest.mark.parametrize("flag", ["--full", "--max"])
+def test_full_and_the_100k_scripts_max_queue_total_agents(tmp_path: Path, real_redis: redis.Redis,
+                                                          redis_server, flag: str) -> None:  # type: ignore[no-untyped-def]
+    done = run(["enqueue", flag, "--yes", "--profile", "100k", "--run-id", "all"], tmp_path,
+               REDIS_URL=redis_server.url, MOONSHOT_API_KEY="sk-x-123456", TOTAL_AGENTS="150")
+    assert done.returncode == 0, done.stderr
+    assert real_redis.hget("swarm:{all}:meta", "total") == b"150"
