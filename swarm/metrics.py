@@ -38,6 +38,11 @@ class SwarmCollector(Collector):
         rate = GaugeMetricFamily("swarm_rate_per_second", "Tasks per second, last minute",
                                  labels=labels)
         reviews = CounterMetricFamily("swarm_reviews", "Orchestrator reviews", labels=labels)
+        unanswered = CounterMetricFamily(
+            "swarm_unanswered", "Attempts sent with no answer, charged at worst case",
+            labels=labels)
+        duplicates = CounterMetricFamily("swarm_duplicates", "Slots settled twice",
+                                         labels=labels)
         for run_id in (text(x) for x in self.r.zrevrange(RUNS, 0, RUNS_SHOWN - 1)):
             st = snapshot(self.r, run_id)
             for name in ("completed", "failed", "skipped", "in_flight", "queued"):
@@ -57,7 +62,9 @@ class SwarmCollector(Collector):
                 waits.add_metric([run_id, reason], n)
             rate.add_metric([run_id], st["rate_per_s"])
             reviews.add_metric([run_id], st["orchestrations"])
+            unanswered.add_metric([run_id], st["unanswered"])
+            duplicates.add_metric([run_id], st["duplicates"])
         depth = GaugeMetricFamily("swarm_queue_depth", "Agent messages waiting in the queue")
         depth.add_metric([], int(self.r.llen(AGENT_QUEUE)))
         yield from (tasks, total, state, tokens, cost, budget, left, r429, paused, waits, rate,
-                    reviews, depth)
+                    reviews, unanswered, duplicates, depth)

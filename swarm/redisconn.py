@@ -15,7 +15,6 @@ from redis.retry import Retry
 from swarm.config import Settings
 from swarm.errors import RedisUnavailable
 
-
 # A Redis restart (AOF reload, failover) takes seconds: a worker rides it out, retrying each
 # command with backoff (0.1 s doubling, at most 5 s apart: about a minute in all), so the call
 # it has just paid for still settles instead of being fed and paid for again.

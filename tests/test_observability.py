@@ -87,7 +87,10 @@ def test_revenue_counts_parsed_answers_only(real_redis: redis.Redis, settings: S
 
 
 def test_metrics_scrape(real_redis: redis.Redis, settings: Settings, clock: FakeClock) -> None:
-    h = Harness(real_redis, settings, clock, Provider())
+    def drop(request: httpx.Request) -> httpx.Response:
+        raise httpx.ReadTimeout("no answer", request=request)
+
+    h = Harness(real_redis, settings, clock, Provider([drop]))  # one attempt gets no answer
     run_id = h.start(12)
     h.drain()
     h.agent.gate.cooldown(h.agent.spec(run_id), 2.0)  # one 429 answered with Retry-After: 2
@@ -106,6 +109,8 @@ def test_metrics_scrape(real_redis: redis.Redis, settings: Settings, clock: Fake
     assert samples[("swarm_rate_limited_total", (run,))] == 1
     assert samples[("swarm_cooldown_seconds_total", (run,))] == 2.0
     assert samples[("swarm_run_state", (run, ("state", "done")))] == 1
+    assert samples[("swarm_unanswered_total", (run,))] == 1
+    assert samples[("swarm_duplicates_total", (run,))] == 0
     port = free_port()
     start_http_server(port, addr="127.0.0.1", registry=registry)
     body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
