@@ -52,9 +52,11 @@ def _current_weights(prompt: str) -> dict[str, float]:
     categories named there at 1.0."""
     m = _STATS.search(prompt)
     try:
-        return {str(k): float(v) for k, v in json.loads(m.group(1))["weights"].items()}
-    except (ValueError, KeyError, TypeError, AttributeError):  # AttributeError: no match
-        return dict.fromkeys(_CATEGORIES.findall(prompt), 1.0)
+        if m:
+            return {str(k): float(v) for k, v in json.loads(m.group(1))["weights"].items()}
+    except (ValueError, KeyError, TypeError, AttributeError):
+        pass
+    return dict.fromkeys(_CATEGORIES.findall(prompt), 1.0)
 
 
 def review_answer(prompt: str, rng: random.Random) -> str:
