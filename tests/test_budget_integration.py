@@ -8,6 +8,7 @@ import os
 import signal
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -23,18 +24,25 @@ from tests.test_integration import KEY
 pytestmark = pytest.mark.integration
 
 
-def test_run_stops_at_the_line_and_the_ledger_equals_the_bill(
-        real_redis: redis.Redis, redis_server: RedisServer, tmp_path: Path) -> None:
-    budget = 0.065  # about a third of 600 tasks at ~$0.00031 each
-    with SimServer(SimConfig(latency_ms=30, jitter_ms=30)) as sim:
+def run_on_budget(r: redis.Redis, redis_server: RedisServer, tmp_path: Path, budget: float,
+                  n: int, config: SimConfig) -> tuple[dict[str, Any], dict[str, Any]]:
+    """`swarm run -n N` with 3 workers and 12 concurrent against the simulator: the run's
+    snapshot and the simulator's bill."""
+    with SimServer(config) as sim:
         env = base_env(tmp_path, REDIS_URL=redis_server.url, MOONSHOT_API_KEY=KEY,
                        KIMI_BASE_URL=sim.url + "/v1", MAX_CONCURRENT="12",
                        BUDGET_USD=str(budget))
-        done = swarm(["run", "-n", "600", "--workers", "3"], env, tmp_path)
+        done = swarm(["run", "-n", str(n), "--workers", "3"], env, tmp_path)
         bill = httpx.get(sim.url + "/_stats").json()
     assert done.returncode == 0, done.stderr[-2000:]
-    run_id = real_redis.zrevrange("swarm:runs", 0, 0)[0].decode()
-    st = snapshot(real_redis, run_id)
+    return snapshot(r, r.zrevrange("swarm:runs", 0, 0)[0].decode()), bill
+
+
+def test_run_stops_at_the_line_and_the_ledger_equals_the_bill(
+        real_redis: redis.Redis, redis_server: RedisServer, tmp_path: Path) -> None:
+    budget = 0.065  # about a third of 600 tasks at ~$0.00031 each
+    st, bill = run_on_budget(real_redis, redis_server, tmp_path, budget, 600,
+                             SimConfig(latency_ms=30, jitter_ms=30))
     line = round(budget * 0.95 * 1e6)
     assert st["state"] == "budget_exhausted"
     assert bill["billed_micro"] <= budget * 1e6  # the provider's bill: never over
@@ -53,16 +61,9 @@ def test_billed_drops_never_take_the_ledger_past_its_line(
     and over the provider's bill."""
     budget = 0.05
     faults = Faults(drop_rate=0.35, drop_billed=True)
-    with SimServer(SimConfig(latency_ms=30, jitter_ms=30, seed=3, faults=faults)) as sim:
-        env = base_env(tmp_path, REDIS_URL=redis_server.url, MOONSHOT_API_KEY=KEY,
-                       KIMI_BASE_URL=sim.url + "/v1", MAX_CONCURRENT="12",
-                       BUDGET_USD=str(budget))
-        done = swarm(["run", "-n", "400", "--workers", "3"], env, tmp_path)
-        bill = httpx.get(sim.url + "/_stats").json()
-    assert done.returncode == 0, done.stderr[-2000:]
-    run_id = real_redis.zrevrange("swarm:runs", 0, 0)[0].decode()
-    st = snapshot(real_redis, run_id)
-    spent = int(real_redis.hget(f"swarm:{{{run_id}}}:budget", "spent"))
+    st, bill = run_on_budget(real_redis, redis_server, tmp_path, budget, 400,
+                             SimConfig(latency_ms=30, jitter_ms=30, seed=3, faults=faults))
+    spent = int(real_redis.hget(f"swarm:{{{st['run_id']}}}:budget", "spent"))
     assert st["state"] == "budget_exhausted" and st["unanswered"] > 10
     assert spent <= round(budget * 0.95 * 1e6)  # the ledger: never past its line
     assert spent >= bill["billed_micro"]  # and never below what the provider billed
