@@ -3,7 +3,10 @@ against a baseline written from the seed's design (one asyncio process, a semaph
 lock-step batches of C with a 0.1 s pause, three attempts, 429 -> sleep 2^attempt + U(0,1),
 other errors retried at once, no shared limiter).
 
-Both face the same simulator: PER_WINDOW requests per WINDOW_S seconds (the rate of RPM
+A third run gives Swarm an RPM_LIMIT 20 % above the provider's real one (a shared key, or a
+limit misread), so the provider's 429s and their shared cooldown hold it back at each window.
+
+All face the same simulator: PER_WINDOW requests per WINDOW_S seconds (the rate of RPM
 requests a minute, on a shorter window so the bench takes about a minute), C calls at once,
 LATENCY_S per call. Prints achieved throughput as a fraction of the limit and the 429 count.
 """
@@ -49,11 +52,11 @@ def report(name: str, stats: dict, wall: float, completed: int) -> None:  # type
           f"{stats['max_in_flight']} (limit {C})  wall {wall:.1f} s")
 
 
-def run_swarm() -> None:
+def run_swarm(name: str, rpm_setting: int) -> None:
     with tempfile.TemporaryDirectory() as tmp, RedisServer(Path(tmp) / "r", persist=False) as rs, \
             simulator() as sim:
         env = dict(os.environ, REDIS_URL=rs.url, MOONSHOT_API_KEY="sk-bench-not-a-key",
-                   KIMI_BASE_URL=sim.url + "/v1", MAX_CONCURRENT=str(C), RPM_LIMIT=str(RPM),
+                   KIMI_BASE_URL=sim.url + "/v1", MAX_CONCURRENT=str(C), RPM_LIMIT=str(rpm_setting),
                    OUTPUT_DIR=str(Path(tmp) / "out"), STATE_DIR=str(Path(tmp) / "state"),
                    PYTHONPATH=str(ROOT))
         t0 = time.perf_counter()
@@ -63,7 +66,7 @@ def run_swarm() -> None:
         if done.returncode != 0:
             sys.exit(f"swarm run failed: {done.stderr[-500:]}")
         stats = httpx.get(sim.url + "/_stats").json()
-    report("swarm", stats, wall, stats["by_status"].get("200", 0))
+    report(name, stats, wall, stats["by_status"].get("200", 0))
 
 
 async def baseline_call(client: httpx.AsyncClient, url: str, index: int) -> bool:
@@ -110,5 +113,6 @@ def run_baseline() -> None:
 if __name__ == "__main__":
     print(f"limits: {PER_WINDOW} requests per {WINDOW_S:.0f} s ({RPM} RPM), {C} concurrent, "
           f"{LATENCY_S * 1000:.0f} ms per call -> bound {BOUND:.1f} calls/s; {N} tasks")
-    run_swarm()
+    run_swarm("swarm", RPM)
     run_baseline()
+    run_swarm("swarm 1.2x", int(1.2 * RPM))

@@ -69,17 +69,28 @@ class Agent:
         base = min(MAX_WAIT_S, v.wait_ms / 1000)
         self.clock.sleep(base + random.uniform(0, 0.2 * base + 0.01))
 
-    def _admit(self, spec: RunSpec, slot: int, est: int, reserve: int, retry: bool) -> Verdict:
-        """Admission, waiting as told; returns the first verdict that is not a wait."""
+    def _admit(self, spec: RunSpec, slot: int, est: int, reserve: int, mode: str) -> Verdict:
+        """Admission, waiting as told; returns the first verdict that is not a wait. Once
+        this caller holds a lease (any mode but "new"), a verdict other than go raises
+        _Abandon: the run stopped, and the slot must be settled as skipped.
+
+        A caller that sleeps to a booked request slot looks once more before it calls: a 429
+        that came meanwhile voids the slot (the provider would refuse it too), and the caller
+        books again after the cooldown, keeping its lease and reservation."""
         while True:
-            v = self.gate.admit(spec, slot, est, reserve, retry=retry)
+            v = self.gate.admit(spec, slot, est, reserve, mode=mode)
             if v.verdict == "wait":
                 self._wait(v)
             elif v.verdict == "stop":
                 self.gate.stop(spec.run_id, v.reason)
+            elif v.verdict == "go" and v.wait_ms > 0:
+                self.clock.sleep(v.wait_ms / 1000)  # to the booked request slot
+                if not self.gate.cooling(spec):
+                    return v
+                mode = "rebook"
+            elif mode != "new" and v.verdict != "go":
+                raise _Abandon(v.reason)
             else:
-                if v.verdict == "go" and v.wait_ms > 0:
-                    self.clock.sleep(v.wait_ms / 1000)  # to the booked request slot
                 return v
 
     def run(self, run_id: str, slot: int, category: str) -> Outcome:
@@ -92,12 +103,6 @@ class Agent:
         est_tokens = est_prompt + spec.max_tokens
         reserve = worst_case_micro(spec.price, est_prompt, spec.max_tokens)
 
-        v = self._admit(spec, slot, est_tokens, reserve, retry=False)
-        if v.verdict != "go":
-            if v.verdict == "skip":
-                self._after(spec, self._finished_state(spec))
-            return Outcome("skipped" if v.verdict == "skip" else v.verdict, v.reason)
-
         attempts = 0
         lost = 0  # attempts sent with no answer: each charged at its worst case when lost
         call_ms = 0  # the answered attempt's own latency
@@ -107,9 +112,7 @@ class Agent:
             nonlocal attempts, lost, call_ms
             attempts += 1
             if attempts > 1:
-                again = self._admit(spec, slot, est_tokens, reserve, retry=True)
-                if again.verdict != "go":
-                    raise _Abandon(again.reason)
+                self._admit(spec, slot, est_tokens, reserve, "retry")
             sent = time.monotonic()
             try:
                 answer = self.kimi.chat(spec.model, messages, spec.max_tokens, spec.temperature)
@@ -137,9 +140,15 @@ class Agent:
             reraise=True,
         )
         try:
+            v = self._admit(spec, slot, est_tokens, reserve, "new")
+            if v.verdict != "go":
+                if v.verdict == "skip":
+                    self._after(spec, self._finished_state(spec))
+                return Outcome("skipped" if v.verdict == "skip" else v.verdict, v.reason)
+            started = time.monotonic()
             completion = retrying(call)
         except _Abandon as exc:
-            # The run stopped while this task waited to retry: only lost attempts may be billed.
+            # The run stopped while this task waited to call: only lost attempts may be billed.
             return self._finish(spec, slot, task.name, attempts, started, None,
                                 error=f"abandoned: {exc}", charged=lost * reserve,
                                 est_tokens=est_tokens, outcome="skipped")

@@ -48,12 +48,13 @@ class Gate:
         self.scripts = Scripts(r)
 
     def admit(self, spec: RunSpec, slot: int, est_tokens: int, reserve_micro: int,
-              retry: bool = False) -> Verdict:
+              mode: str = "new") -> Verdict:
+        """``mode``: new | retry | rebook, as admit.lua's header says."""
         rpm, tpm = paced(spec)
         v, wait, reason = self.scripts.admit(
             keys=spec.keys.admit_keys(),
             args=[self.clock.now_ms(), slot, est_tokens, reserve_micro, rpm, tpm,
-                  spec.max_concurrent, spec.lease_ttl_ms, "retry" if retry else "new",
+                  spec.max_concurrent, spec.lease_ttl_ms, mode,
                   BOOK_AHEAD_MS],
         )
         return Verdict(text(v), int(wait), text(reason))
@@ -80,6 +81,11 @@ class Gate:
         """Pause every worker of the run for ``wait_s``; returns the cooldown's end (ms)."""
         return int(self.scripts.cooldown(keys=[spec.keys.rate],
                                          args=[self.clock.now_ms(), int(wait_s * 1000)]))
+
+    def cooling(self, spec: RunSpec) -> bool:
+        """Whether a 429's cooldown holds the run now."""
+        until = self.r.hget(spec.keys.rate, "cooldown_until")
+        return until is not None and float(until) > self.clock.now_ms()
 
     def stop(self, run_id: str, state: str) -> bool:
         k = RunKeys(run_id)

@@ -4,6 +4,7 @@ provider scripted through httpx.MockTransport and a fixed clock: no sleeping."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -17,7 +18,7 @@ from swarm.config import Settings
 from swarm.outputs import read_records
 from swarm.producer import retry_failed
 from swarm.stats import snapshot
-from tests.harness import KEY, Harness, Provider, error
+from tests.harness import KEY, Harness, Provider, error, ok_response
 
 
 @pytest.fixture
@@ -61,6 +62,72 @@ def test_429_sets_the_shared_cooldown_from_retry_after(harness: Harness) -> None
     st = snapshot(harness.r, run_id, harness.clock)
     assert st["cooldowns"] == 1
     assert harness.clock.now_ms() - t0 >= 3000  # nobody called before Retry-After ran out
+
+
+class HookedClock(FakeClock):
+    """The fixed clock; ``during_sleep`` runs once, inside the next sleep, as another
+    worker's doing while this one waits."""
+
+    during_sleep: Callable[[], object] | None = None
+
+    def sleep(self, seconds: float) -> None:
+        super().sleep(seconds)
+        hook, self.during_sleep = self.during_sleep, None
+        if hook:
+            hook()
+
+
+def booked_second_call(r: redis.Redis, settings: Settings
+                       ) -> tuple[Harness, HookedClock, list[int], str]:
+    """Two tasks 510 ms apart (120 RPM): the second books its slot ahead and sleeps to it.
+    Returns the harness, its clock, the times of the provider's calls and the run."""
+    clock = HookedClock()
+    called_at: list[int] = []
+
+    def timed(request: httpx.Request) -> httpx.Response:
+        called_at.append(clock.now_ms())
+        return ok_response(request)
+
+    h = Harness(r, settings.model_copy(update={"rpm_limit": 120}), clock,
+                Provider([timed, timed]))
+    return h, clock, called_at, h.start(2)
+
+
+def test_a_429_while_a_caller_sleeps_to_its_booked_slot_voids_the_slot(
+        real_redis: redis.Redis, settings: Settings) -> None:
+    """Another worker gets a 429 while this one sleeps to its booked request slot: it must
+    not call into the cooldown (the provider would refuse it, and each refusal pauses the
+    run again) but book anew after it, keeping its lease and reservation."""
+    h, clock, called_at, run_id = booked_second_call(real_redis, settings)
+    spec = h.agent.spec(run_id)
+    assert spec is not None
+    cooldown_end: list[int] = []
+    clock.during_sleep = lambda: cooldown_end.append(h.agent.gate.cooldown(spec, 3.0))
+    assert h.drain() == ["completed", "completed"]
+    assert called_at[1] - called_at[0] >= 510 and cooldown_end  # the second slot was booked
+    assert called_at[1] >= cooldown_end[0]  # nobody called into the cooldown
+    st = snapshot(real_redis, run_id, clock)
+    assert (st["requests"], st["in_flight"]) == (2, 0)  # the voided booking is not a request
+    assert Ledger(real_redis).snapshot(run_id).reserved_micro == 0
+
+
+def test_a_run_stopped_during_a_voided_booking_settles_the_slot_as_skipped(
+        real_redis: redis.Redis, settings: Settings) -> None:
+    h, clock, called_at, run_id = booked_second_call(real_redis, settings)
+    spec = h.agent.spec(run_id)
+    assert spec is not None
+
+    def stop_in_a_cooldown() -> None:
+        h.agent.gate.cooldown(spec, 3.0)
+        h.agent.gate.stop(run_id, "stopped")
+
+    clock.during_sleep = stop_in_a_cooldown
+    assert h.drain() == ["completed", "skipped"]
+    assert len(called_at) == 1
+    st = snapshot(real_redis, run_id, clock)
+    assert (st["completed"], st["skipped"], st["in_flight"]) == (1, 1, 0)
+    led = Ledger(real_redis).snapshot(run_id)
+    assert led.reserved_micro == 0 and led.spent_micro == round(st["cost_usd"] * 1e6)
 
 
 def test_auth_error_fails_without_retry_and_dead_letters(harness: Harness) -> None:

@@ -230,11 +230,11 @@ def test_an_unanswered_attempt_is_charged_and_its_retry_reserves_again(
     c = any_redis.hmget(spec.keys.counters, "cost_kimi_micro", "c:competitor_intel:cost_micro",
                         "lost_attempts")
     assert [int(x) for x in c] == [400, 400, 1]
-    assert gate.admit(spec, 0, 10, 400, retry=True).verdict == "go"  # 400 + 400 <= 1000
+    assert gate.admit(spec, 0, 10, 400, mode="retry").verdict == "go"  # 400 + 400 <= 1000
     assert int(any_redis.hget(spec.keys.budget, "reserved")) == 400
-    assert gate.admit(spec, 0, 10, 400, retry=True).verdict == "go"  # still held: no new one
+    assert gate.admit(spec, 0, 10, 400, mode="retry").verdict == "go"  # still held: no new one
     assert int(any_redis.hget(spec.keys.budget, "reserved")) == 400
     gate.charge_unanswered(spec, 0, "competitor_intel")
-    v = gate.admit(spec, 0, 10, 400, retry=True)  # 800 spent + 400 > 1000: no retry can fit
+    v = gate.admit(spec, 0, 10, 400, mode="retry")  # 800 spent + 400 > 1000: no retry can fit
     assert (v.verdict, v.reason) == ("stop", "budget_exhausted")
     assert int(any_redis.hget(spec.keys.budget, "spent")) == 800

@@ -4,7 +4,9 @@
 --       4 reserve_micro (worst-case cost, micro-USD)  5 rpm  6 tpm  7 max_concurrent
 --       8 lease_ttl_ms  9 mode ("new": first attempt; "retry": lease held, and the
 --         reservation too unless an unanswered attempt was charged with it: then it is
---         taken again, under the same budget checks as a first attempt)
+--         taken again, under the same budget checks as a first attempt; "rebook": as
+--         "retry", for a caller whose booked slot a cooldown voided while it slept to it:
+--         its request was counted with that slot, so it is not counted again)
 --       10 ahead_ms (how far ahead a request slot may be booked)
 -- Returns {verdict, wait_ms, reason}:
 --   go    call after wait_ms: the next RPM/TPM slot is booked for this caller (no other
@@ -23,6 +25,7 @@ local rpm, tpm = tonumber(ARGV[5]), tonumber(ARGV[6])
 local max_conc = tonumber(ARGV[7])
 local ttl = tonumber(ARGV[8])
 local fresh = ARGV[9] == 'new'
+local counted = ARGV[9] ~= 'rebook'
 
 local function wait(ms, reason)
   redis.call('HINCRBY', KEYS[7], 'wait:' .. reason, 1)
@@ -96,5 +99,5 @@ if reserving then
   redis.call('HINCRBY', KEYS[5], 'reserved', reserve)
   redis.call('HSET', KEYS[6], slot, reserve)
 end
-redis.call('HINCRBY', KEYS[7], 'requests', 1)
+if counted then redis.call('HINCRBY', KEYS[7], 'requests', 1) end
 return {'go', math.ceil(start - now), ''}
