@@ -6,6 +6,7 @@ hypervisor took (this VM's speed varies from minute to minute). Takes minutes: n
 
     .venv/bin/python bench/fullscale.py
     BENCH_N=30000 BENCH_WORKERS=3 BENCH_WINDOW_SIZE=2400 .venv/bin/python bench/fullscale.py
+    BENCH_N=10000 BENCH_MAX_CONCURRENT=500 BENCH_LATENCY_MS=2000 .venv/bin/python bench/fullscale.py
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ SETTINGS = {"TASK_EVENTS": "false", "MAX_CONCURRENT": "24", "WINDOW_SIZE": "1200
 SETTINGS.update({k[6:]: v for k, v in os.environ.items() if k.startswith("BENCH_") and k[6:] in (
     "SLOTS_PER_MESSAGE", "TASK_EVENTS", "MAX_CONCURRENT", "WINDOW_SIZE")})
 WORKERS = int(os.environ.get("BENCH_WORKERS", "2"))
+LATENCY_MS = os.environ.get("BENCH_LATENCY_MS", "0")  # the simulator's, per call
 
 
 ROLES = (("redis-server", "redis"), ("simulate", "simulator"), ("--beat", "beat"),
@@ -92,7 +94,7 @@ def main() -> None:
         t0, stolen0 = time.perf_counter(), steal_s()
         proc = subprocess.Popen(
             [sys.executable, "-m", "swarm", "run", "-n", str(N), "--workers", str(WORKERS),
-             "--sim-latency-ms", "0", "--sim-jitter-ms", "0"], env=env, cwd=tmp,
+             "--sim-latency-ms", LATENCY_MS, "--sim-jitter-ms", "0"], env=env, cwd=tmp,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
@@ -102,8 +104,11 @@ def main() -> None:
         rate = next((line for line in output.splitlines() if line.startswith("Rate")), "?")
         completed = next((line for line in output.splitlines()
                           if line.startswith("Completed")), "?")
-        print(f"settings: {SETTINGS}, {WORKERS} workers, N={N:,}; exit {proc.returncode}")
-        print(f"{' '.join(completed.split())}; {' '.join(rate.split())}")
+        print(f"settings: {SETTINGS}, {WORKERS} workers, N={N:,}, simulator latency "
+              f"{LATENCY_MS} ms; exit {proc.returncode}")
+        errors = next((line for line in output.splitlines() if line.startswith("429s")), "?")
+        print(f"{' '.join(completed.split())}; {' '.join(rate.split())}; "
+              f"{' '.join(errors.split())}")
         print(f"wall {wall:.0f} s ({N / wall:.0f} tasks/s including start and stop); "
               f"Redis peak {peaks['redis']:.1f} MiB; worker RSS peak (all {WORKERS} + beat's) "
               f"{peaks['rss']:.0f} MiB")

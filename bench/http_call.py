@@ -48,7 +48,7 @@ def main() -> None:
                 "messages": messages_for(BY_NAME["competitor_intel"], 1, 1)}
         headers = {"Authorization": "Bearer sk-bench-not-a-key"}
         client = httpx.Client(timeout=httpx.Timeout(60.0, connect=10.0))
-        http = Http.pooled(60.0, 4)
+        http = Http.per_thread(60.0)
         results: dict[str, list[float]] = {"httpx.Client.post": [], "Http.post_json": []}
         for i in range(ROUNDS):
             results["httpx.Client.post"].append(cpu_us_per_call(

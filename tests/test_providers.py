@@ -3,6 +3,8 @@ secret in any message."""
 
 from __future__ import annotations
 
+import threading
+
 import httpx
 import pytest
 
@@ -118,3 +120,19 @@ def test_redact_removes_registered_and_key_shaped_secrets() -> None:
     assert "plain-secret-value" not in errors.redact("oops plain-secret-value here")
     assert "sk-abcdef123456" not in errors.redact("key sk-abcdef123456 leaked")
     assert "abc.def.ghi" not in errors.redact("Authorization: Bearer abc.def.ghi")
+
+
+def test_per_thread_http_gives_each_thread_its_own_transport() -> None:
+    """Worker threads never share a connection pool (see Http.per_thread)."""
+    http = Http.per_thread(5.0)
+    seen: list[tuple[httpx.BaseTransport, httpx.BaseTransport]] = []
+    threads = [threading.Thread(target=lambda: seen.append((http.transport, http.transport)))
+               for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(first is again for first, again in seen)  # kept by its thread
+    assert len({id(first) for first, _ in seen}) == 3  # and no other's
+    shared = Http(httpx.MockTransport(lambda request: httpx.Response(200)))
+    assert shared.transport is shared.transport

@@ -54,7 +54,7 @@ def _agent() -> Agent:
     if key is None:
         raise ConfigError("MOONSHOT_API_KEY is not set on this worker")
     kimi = KimiClient(settings.kimi_base_url, key.get_secret_value(),
-                      Http.pooled(settings.kimi_timeout_s, settings.threads + 4))
+                      Http.per_thread(settings.kimi_timeout_s))
     return Agent(_redis(), kimi, OutputWriter(settings.output_dir), Feeder(_redis(), publish),
                  settings.kimi_max_attempts)
 

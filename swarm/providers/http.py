@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import email.utils
 import random
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -84,18 +85,40 @@ class Http:
     HEADERS = {"Accept": "application/json", "User-Agent": "swarm/0.1"}
     TIMEOUT = httpx.Timeout(60.0, connect=10.0)
 
-    def __init__(self, transport: httpx.BaseTransport, timeout: httpx.Timeout = TIMEOUT) -> None:
-        self.transport = transport
+    def __init__(self, transport: httpx.BaseTransport | Callable[[], httpx.BaseTransport],
+                 timeout: httpx.Timeout = TIMEOUT) -> None:
+        """``transport``: one for every thread (tests' MockTransport), or a function that
+        makes each thread its own."""
+        self._shared: httpx.BaseTransport | None = None
+        self._make: Callable[[], httpx.BaseTransport] | None = None
+        if isinstance(transport, httpx.BaseTransport):
+            self._shared = transport
+        else:
+            self._make = transport
+        self._local = threading.local()
         self._timeout = timeout.as_dict()
 
     @classmethod
-    def pooled(cls, timeout_s: float, max_connections: int) -> Http:
-        """One per worker process: explicit timeouts, keep-alive sized to the threads that
-        share it."""
-        limits = httpx.Limits(max_connections=max_connections,
-                              max_keepalive_connections=max_connections)
-        return cls(httpx.HTTPTransport(limits=limits),
-                   httpx.Timeout(timeout_s, connect=min(10.0, timeout_s)))
+    def per_thread(cls, timeout_s: float) -> Http:
+        """For a worker's threads: each keeps one keep-alive connection in a transport of its
+        own. One pool shared by hundreds of threads costs CPU that grows with its size (500
+        threads: 13 ms of worker CPU a task, bench/BENCHMARKS.md) and can close a connection
+        it has just handed to a waiting request, which then hangs until its read timeout and
+        is retried, perhaps paid twice (httpcore 1.0.9; encode/httpcore#1110, #1035)."""
+        limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+        timeout = httpx.Timeout(timeout_s, connect=min(10.0, timeout_s))
+        tls = httpx.create_ssl_context()  # one for all: each holds the CA bundle (~1.6 MB)
+        return cls(lambda: httpx.HTTPTransport(verify=tls, limits=limits), timeout)
+
+    @property
+    def transport(self) -> httpx.BaseTransport:
+        if self._shared is not None:
+            return self._shared
+        mine: httpx.BaseTransport | None = getattr(self._local, "transport", None)
+        if mine is None:
+            assert self._make is not None
+            mine = self._local.transport = self._make()
+        return mine
 
     def post_json(self, url: httpx.URL | str, provider: str, headers: dict[str, str],
                   body: dict[str, Any]) -> dict[str, Any]:
