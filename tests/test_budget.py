@@ -54,7 +54,7 @@ def test_threads_reserving_losing_and_settling_never_pass_the_line(
                 with lock:
                     paid.append(charged)
                 for _ in range(200):
-                    v = gate.admit(spec, slot, 10, reserve, retry=True)
+                    v = gate.admit(spec, slot, 10, reserve, mode="retry")
                     if v.verdict != "wait":
                         break
                 if v.verdict != "go":  # no room for another worst case: abandoned
