@@ -17,7 +17,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-import httpx
 import redis
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from tenacity import Retrying, retry_if_exception, stop_after_attempt
@@ -163,7 +162,7 @@ class Orchestrator:
         if settings.anthropic_api_key is not None:
             self.claude = AnthropicClient(
                 settings.anthropic_base_url, settings.anthropic_api_key.get_secret_value(),
-                http or Http(httpx.HTTPTransport()))
+                http or Http.per_thread(60.0))
 
     def review(self, run_id: str) -> dict[str, Any] | None:
         """One review of one run; None when another is under way, or when the last one was
