@@ -58,6 +58,7 @@ bench: install
 	$(PY) bench/budget.py
 	$(PY) bench/http_call.py
 	$(PY) bench/export.py
+	$(PY) bench/waiters.py
 
 lint: install
 	$(VENV)/bin/ruff check swarm workers tests bench

@@ -65,7 +65,10 @@ class Agent:
             spec = self._specs[run_id] = runs.spec(self.r, run_id)
         return spec
 
-    def _wait(self, v: Verdict) -> None:
+    def _wait(self, spec: RunSpec, v: Verdict) -> None:
+        if v.reason == "concurrency":  # until a lease is released: no polling
+            self.gate.await_lease(spec, MAX_WAIT_S)
+            return
         base = min(MAX_WAIT_S, v.wait_ms / 1000)
         self.clock.sleep(base + random.uniform(0, 0.2 * base + 0.01))
 
@@ -80,7 +83,7 @@ class Agent:
         while True:
             v = self.gate.admit(spec, slot, est, reserve, mode=mode)
             if v.verdict == "wait":
-                self._wait(v)
+                self._wait(spec, v)
             elif v.verdict == "stop":
                 self.gate.stop(spec.run_id, v.reason)
             elif v.verdict == "go" and v.wait_ms > 0:

@@ -31,6 +31,10 @@ class RunKeys:
         return self._k("leases")
 
     @property
+    def freed(self) -> str:  # list: a token per lease released, for callers waiting on one
+        return self._k("freed")
+
+    @property
     def rate(self) -> str:  # hash: rpm_tat, tpm_tat, cooldown_until (ms)
         return self._k("rate")
 
@@ -80,4 +84,5 @@ class RunKeys:
 
     def settle_keys(self) -> list[str]:
         return [self.meta, self.done, self.leases, self.rate, self.budget, self.resv,
-                self.counters, self.pending, self.buckets, self.samples, self.skipped]
+                self.counters, self.pending, self.buckets, self.samples, self.skipped,
+                self.freed]

@@ -82,6 +82,11 @@ class Gate:
         return int(self.scripts.cooldown(keys=[spec.keys.rate],
                                          args=[self.clock.now_ms(), int(wait_s * 1000)]))
 
+    def await_lease(self, spec: RunSpec, timeout_s: float) -> bool:
+        """Block (in Redis, not polling) until a lease is released (True) or ``timeout_s``
+        passes (False). Leases freed without a settle (expired, or a stop) are found then."""
+        return self.r.blpop([spec.keys.freed], timeout=timeout_s) is not None
+
     def cooling(self, spec: RunSpec) -> bool:
         """Whether a 429's cooldown holds the run now."""
         until = self.r.hget(spec.keys.rate, "cooldown_until")

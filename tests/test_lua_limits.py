@@ -4,6 +4,8 @@ real redis-server."""
 from __future__ import annotations
 
 import math
+import threading
+import time
 
 import redis
 
@@ -109,6 +111,43 @@ def test_cooldown_pauses_every_caller(any_redis: redis.Redis, clock: FakeClock) 
     assert (v.verdict, v.reason, v.wait_ms) == ("wait", "cooldown", 2500)
     clock.advance(2500)
     assert gate.admit(spec, 0, 10, 1).verdict == "go"
+
+
+def test_a_released_lease_wakes_one_waiting_caller(any_redis: redis.Redis,
+                                                    clock: FakeClock) -> None:
+    """Callers told to wait for a lease block in Redis until a settle releases one, instead
+    of polling admission; unused tokens are capped."""
+    spec = create_run(any_redis, make_spec(total=200, max_concurrent=1))
+    gate = Gate(any_redis, Ticking(clock))
+    assert gate.admit(spec, 0, 10, 1).verdict == "go"
+    assert gate.admit(spec, 1, 10, 1).reason == "concurrency"
+    assert gate.await_lease(spec, 0.01) is False  # nothing released yet: timed out
+    settle(gate, spec, 0)
+    assert gate.await_lease(spec, 0.01) is True
+    assert gate.admit(spec, 1, 10, 1).verdict == "go"
+    assert gate.await_lease(spec, 0.01) is False  # one token, one caller
+    settle(gate, spec, 1)
+    for slot in range(2, 102):
+        assert gate.admit(spec, slot, 10, 1).verdict == "go"
+        settle(gate, spec, slot)
+    assert any_redis.llen(spec.keys.freed) == 64
+
+
+def test_a_caller_blocked_on_a_lease_is_woken_by_the_settle(real_redis: redis.Redis,
+                                                            clock: FakeClock) -> None:
+    spec = create_run(real_redis, make_spec(max_concurrent=1))
+    gate = Gate(real_redis, Ticking(clock))
+    assert gate.admit(spec, 0, 10, 1).verdict == "go"
+    woken: list[bool] = []
+    waiter = threading.Thread(target=lambda: woken.append(gate.await_lease(spec, 60)))
+    waiter.start()
+    for _ in range(1000):  # until the waiter is blocked in Redis
+        if any(c["cmd"] == "blpop" for c in real_redis.client_list()):
+            break
+        time.sleep(0.01)
+    settle(gate, spec, 0)
+    waiter.join(10)
+    assert woken == [True]
 
 
 def test_done_slot_is_never_called_again(any_redis: redis.Redis, clock: FakeClock) -> None:

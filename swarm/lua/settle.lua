@@ -1,6 +1,6 @@
 -- settle: record a call's outcome; the actual cost replaces the reservation.
 -- KEYS: 1 meta  2 done  3 leases  4 rate  5 budget  6 resv  7 counters  8 pending
---       9 buckets  10 samples  11 skipped
+--       9 buckets  10 samples  11 skipped  12 freed
 -- ARGV: 1 now_ms  2 slot  3 outcome ("completed" | "failed" | "skipped": abandoned, no call)  4 cost_micro (actual, micro-USD)
 --       5 prompt_tokens  6 completion_tokens  7 unused_tokens (estimate - actual, >= 0)
 --       8 tpm  9 category  10 parsed (0|1)  11 revenue_cents  12 sample (text, may be "")
@@ -12,7 +12,12 @@ local ptok, ctok = tonumber(ARGV[5]), tonumber(ARGV[6])
 local unused, tpm = tonumber(ARGV[7]), tonumber(ARGV[8])
 local cat, parsed, revenue = ARGV[9], tonumber(ARGV[10]), tonumber(ARGV[11])
 
-redis.call('ZREM', KEYS[3], slot)
+-- A released lease leaves a token for one caller blocked on `freed` (BLPOP): callers that
+-- wait for a lease sleep in Redis instead of polling. At most 64 tokens wait unused.
+if redis.call('ZREM', KEYS[3], slot) == 1 then
+  redis.call('LPUSH', KEYS[12], 1)
+  redis.call('LTRIM', KEYS[12], 0, 63)
+end
 local held = tonumber(redis.call('HGET', KEYS[6], slot))
 if held then
   redis.call('HDEL', KEYS[6], slot)
