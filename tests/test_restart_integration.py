@@ -36,10 +36,12 @@ def test_a_redis_restart_mid_run_loses_nothing_and_pays_once(tmp_path: Path,
     try:
         with SimServer(SimConfig(latency_ms=200, jitter_ms=100)) as sim:
             # a short lease and re-feed: were an in-flight call's settle lost, the sweep would
-            # feed its slot again within this test, and the second call would show in the bill
+            # feed its slot again within this test, and the second call would show in the bill;
+            # the lease still outlives a call held through the outage and the retries' backoff
+            # (about 8 s) on a loaded machine
             env = base_env(tmp_path, REDIS_URL=server.url, MOONSHOT_API_KEY=KEY,
                            KIMI_BASE_URL=sim.url + "/v1", MAX_CONCURRENT="12",
-                           LEASE_TTL_S="10", REFEED_AFTER_S="15", SWEEP_EVERY_S="1",
+                           LEASE_TTL_S="20", REFEED_AFTER_S="25", SWEEP_EVERY_S="1",
                            ORCHESTRATE_EVERY_S="600")
             workers.start(env, tmp_path, count=2, threads=6)
             queued = swarm(["enqueue", "-n", str(N), "--run-id", "restart"], env, tmp_path)
