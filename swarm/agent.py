@@ -27,7 +27,7 @@ from swarm.errors import (
     StatusError,
     redact,
 )
-from swarm.limits import Gate, Verdict
+from swarm.limits import MAX_WAIT_MS, Gate, Verdict
 from swarm.outputs import OutputWriter, parse_answer, write_stats_file
 from swarm.producer import Feeder
 from swarm.providers.http import is_retryable, wait_for
@@ -38,7 +38,7 @@ from swarm.stats import snapshot
 
 log = logging.getLogger("swarm.agent")
 
-MAX_WAIT_S = 5.0  # longest single sleep between admission attempts
+MAX_WAIT_S = MAX_WAIT_MS / 1000
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,7 @@ class RunKeys:
         return self._k("freed")
 
     @property
-    def rate(self) -> str:  # hash: rpm_tat, tpm_tat, cooldown_until (ms)
+    def rate(self) -> str:  # hash: rpm_tat, tpm_tat, wait_tat, cooldown_until (ms)
         return self._k("rate")
 
     @property

@@ -18,6 +18,7 @@ from swarm.scripts import Scripts
 # margin keeps network jitter from ever putting one request too many in a provider's window.
 RATE_HEADROOM = 0.98
 BOOK_AHEAD_MS = 1000  # a caller may book its request slot this far ahead, then sleeps to it
+MAX_WAIT_MS = 5000  # the longest a caller waits (sleeps, or blocks on a lease) between asks
 
 
 def paced(spec: RunSpec) -> tuple[float, float]:
@@ -54,8 +55,7 @@ class Gate:
         v, wait, reason = self.scripts.admit(
             keys=spec.keys.admit_keys(),
             args=[self.clock.now_ms(), slot, est_tokens, reserve_micro, rpm, tpm,
-                  spec.max_concurrent, spec.lease_ttl_ms, mode,
-                  BOOK_AHEAD_MS],
+                  spec.max_concurrent, spec.lease_ttl_ms, mode, BOOK_AHEAD_MS, MAX_WAIT_MS],
         )
         return Verdict(text(v), int(wait), text(reason))
 

@@ -10,7 +10,7 @@ import time
 import redis
 
 from swarm.clock import FakeClock
-from swarm.limits import BOOK_AHEAD_MS, RATE_HEADROOM, Gate, Verdict
+from swarm.limits import BOOK_AHEAD_MS, MAX_WAIT_MS, RATE_HEADROOM, Gate, Verdict
 from tests.helpers import create_run, make_spec
 
 
@@ -52,6 +52,27 @@ def test_rpm_books_evenly_spaced_slots(any_redis: redis.Redis, clock: FakeClock)
     assert v.wait_ms == math.ceil(len(booked) * spacing - BOOK_AHEAD_MS)
     clock.advance(v.wait_ms)
     assert gate.admit(spec, len(booked), 100, 10).verdict == "go"
+
+
+def test_callers_told_to_wait_for_a_rate_slot_queue_in_time(any_redis: redis.Redis,
+                                                             clock: FakeClock) -> None:
+    """Each caller told to wait comes back when its own slot can be booked, one spacing after
+    the caller before it (not all of them at the next slot, polling); the queue reaches no
+    further than MAX_WAIT_MS, the longest a caller waits."""
+    spec = create_run(any_redis, make_spec(rpm=600, max_concurrent=1000, total=1000))
+    spacing = 60_000 / (600 * RATE_HEADROOM)
+    gate = Gate(any_redis, clock)
+    slot = 0
+    while (told := gate.admit(spec, slot, 100, 10)).verdict == "go":
+        slot += 1  # until the booking horizon is full
+    first = slot * spacing - BOOK_AHEAD_MS  # when the next slot can be booked
+    waits = [told] + [gate.admit(spec, slot + k, 100, 10) for k in range(1, 80)]
+    assert {v.reason for v in waits} == {"rpm"}
+    for k, v in enumerate(waits[:40]):  # 40 x 102 ms: all within MAX_WAIT_MS
+        assert abs(v.wait_ms - (first + k * spacing)) <= 1
+    assert max(v.wait_ms for v in waits) <= first + MAX_WAIT_MS + 1
+    clock.advance(waits[0].wait_ms)  # the first in the queue comes back: its slot is there
+    assert gate.admit(spec, slot, 100, 10).verdict == "go"
 
 
 def test_rpm_never_exceeds_limit_in_any_minute(any_redis: redis.Redis, clock: FakeClock) -> None:

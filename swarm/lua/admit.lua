@@ -8,6 +8,7 @@
 --         "retry", for a caller whose booked slot a cooldown voided while it slept to it:
 --         its request was counted with that slot, so it is not counted again)
 --       10 ahead_ms (how far ahead a request slot may be booked)
+--       11 max_wait_ms (the longest a caller waits before it asks again)
 -- Returns {verdict, wait_ms, reason}:
 --   go    call after wait_ms: the next RPM/TPM slot is booked for this caller (no other
 --         caller can take it, so nobody polls for it); on "new" a lease and a reservation too
@@ -87,7 +88,14 @@ local rpm_tat = tonumber(redis.call('HGET', KEYS[4], 'rpm_tat') or '0')
 local tpm_tat = tonumber(redis.call('HGET', KEYS[4], 'tpm_tat') or '0')
 local start = math.max(now, rpm_tat, tpm_tat)
 if start - now > ahead then
-  return wait(math.ceil(start - now - ahead), rpm_tat >= tpm_tat and 'rpm' or 'tpm')
+  -- A queue in time: each caller told to wait comes back at a time of its own, one request
+  -- spacing after the caller before it, instead of all of them polling for the next slot.
+  -- Past max_wait_ms the queue cannot reach: those callers come back then and queue again.
+  local edge = start - ahead
+  local due = math.max(edge, tonumber(redis.call('HGET', KEYS[4], 'wait_tat') or '0'))
+  due = math.min(due, edge + tonumber(ARGV[11]))
+  redis.call('HSET', KEYS[4], 'wait_tat', due + math.max(60000 / rpm, est_tokens * 60000 / tpm))
+  return wait(math.ceil(due - now), rpm_tat >= tpm_tat and 'rpm' or 'tpm')
 end
 
 if reserving and spent + reserved + reserve > line then return wait(100, 'budget') end
