@@ -66,7 +66,7 @@ class Agent:
         return spec
 
     def _wait(self, spec: RunSpec, v: Verdict) -> None:
-        if v.reason == "concurrency":  # until a lease is released: no polling
+        if v.reason in ("concurrency", "budget"):  # until a settle frees a lease and money
             self.gate.await_lease(spec, MAX_WAIT_S)
             return
         base = min(MAX_WAIT_S, v.wait_ms / 1000)

@@ -10,7 +10,9 @@ import time
 import redis
 
 from swarm.clock import FakeClock
+from swarm.embedded import RedisServer
 from swarm.limits import BOOK_AHEAD_MS, MAX_WAIT_MS, RATE_HEADROOM, Gate, Verdict
+from swarm.redisconn import connect
 from tests.helpers import create_run, make_spec
 
 
@@ -169,6 +171,18 @@ def test_a_caller_blocked_on_a_lease_is_woken_by_the_settle(real_redis: redis.Re
     settle(gate, spec, 0)
     waiter.join(10)
     assert woken == [True]
+
+
+def test_a_wait_for_a_lease_may_block_its_whole_length(redis_server: RedisServer,
+                                                       clock: FakeClock) -> None:
+    """The clients workers use keep their socket open longer than the longest lease wait
+    (redis-py's default 5 s timed out on the 5 s BLPOP and failed the task)."""
+    r = connect(redis_server.url, ride_out_outages=True)
+    # with margin: at 5 s against a 5 s BLPOP, which came first was a race
+    assert r.connection_pool.make_connection().socket_timeout >= 2 * MAX_WAIT_MS / 1000
+    spec = create_run(r, make_spec(max_concurrent=1))
+    assert Gate(r, clock).await_lease(spec, MAX_WAIT_MS / 1000) is False  # timed out, no error
+    r.close()
 
 
 def test_done_slot_is_never_called_again(any_redis: redis.Redis, clock: FakeClock) -> None:
