@@ -112,8 +112,11 @@ def test_interrupt_stops_the_run_and_accounts_for_every_task(tmp_path: Path) -> 
         rest, _ = proc.communicate(timeout=90)
     except subprocess.TimeoutExpired:
         proc.kill()
+        proc.wait(10)
         logs = {p.name: p.read_text()[-1500:] for p in (tmp_path / "state" / "logs").glob("*")}
-        raise AssertionError(f"swarm run did not stop within 90 s; logs: {logs}") from None
+        stats = swarm(["stats", "--json"], env, tmp_path).stdout  # which slots were left open
+        raise AssertionError(f"swarm run did not stop within 90 s; stats: {stats}; "
+                             f"logs: {logs}") from None
     assert proc.returncode == 130
     assert "interrupted" in rest
     assert not leftovers(str(tmp_path))
