@@ -39,6 +39,9 @@ from swarm.stats import snapshot
 log = logging.getLogger("swarm.agent")
 
 MAX_WAIT_S = MAX_WAIT_MS / 1000
+# A blocked wait for a lease stays well under redis-py's socket timeout (5 s), which would
+# otherwise end it with a TimeoutError that fails the task.
+LEASE_WAIT_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -66,8 +69,8 @@ class Agent:
         return spec
 
     def _wait(self, spec: RunSpec, v: Verdict) -> None:
-        if v.reason in ("concurrency", "budget"):  # until a settle frees a lease and money
-            self.gate.await_lease(spec, MAX_WAIT_S)
+        if v.reason == "concurrency":  # until a lease is released: no polling
+            self.gate.await_lease(spec, LEASE_WAIT_S)
             return
         base = min(MAX_WAIT_S, v.wait_ms / 1000)
         self.clock.sleep(base + random.uniform(0, 0.2 * base + 0.01))

@@ -20,11 +20,6 @@ from swarm.errors import RedisUnavailable
 # it has just paid for still settles instead of being fed and paid for again.
 OUTAGE_RETRIES = Retry(ExponentialWithJitterBackoff(base=0.1, cap=5.0), 16)
 
-# Above the longest blocking command we send (a caller waiting for a lease blocks in BLPOP
-# for up to limits.MAX_WAIT_MS): redis-py's default, 5 s, cut such a wait off with a
-# TimeoutError that failed the task.
-SOCKET_TIMEOUT_S = 15.0
-
 
 def connect(url: str, max_connections: int = 50, check: bool = True,
             ride_out_outages: bool = False) -> redis.Redis:
@@ -42,7 +37,7 @@ def connect(url: str, max_connections: int = 50, check: bool = True,
     extra = {"retry": OUTAGE_RETRIES} if ride_out_outages else {}
     pool = redis.BlockingConnectionPool.from_url(
         url, max_connections=max_connections, timeout=30, socket_connect_timeout=5,
-        socket_timeout=SOCKET_TIMEOUT_S, health_check_interval=30, **extra,
+        health_check_interval=30, **extra,
     )
     return redis.Redis(connection_pool=pool)
 
