@@ -89,10 +89,9 @@ class Http:
                  timeout: httpx.Timeout = TIMEOUT) -> None:
         """``transport``: one for every thread (tests' MockTransport), or a function that
         makes each thread its own."""
-        self._shared: httpx.BaseTransport | None = None
-        self._make: Callable[[], httpx.BaseTransport] | None = None
         if isinstance(transport, httpx.BaseTransport):
-            self._shared = transport
+            shared = transport
+            self._make: Callable[[], httpx.BaseTransport] = lambda: shared
         else:
             self._make = transport
         self._local = threading.local()
@@ -112,11 +111,8 @@ class Http:
 
     @property
     def transport(self) -> httpx.BaseTransport:
-        if self._shared is not None:
-            return self._shared
         mine: httpx.BaseTransport | None = getattr(self._local, "transport", None)
         if mine is None:
-            assert self._make is not None
             mine = self._local.transport = self._make()
         return mine
 
